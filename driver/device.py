@@ -1,0 +1,413 @@
+"""The host solver API: solve A x = b and invert A on an SPU.
+
+>>> import numpy as np, thermospu.driver as spu
+>>> dev = spu.open("model", n=16)                 # the emulated SPU, 16 cells
+>>> A = np.array([[2.0, 0.5], [0.5, 1.0]]); b = np.array([1.0, 0.0])
+>>> x = dev.solve(A, b, seed=1)                    # ~ A^-1 b
+>>> Ainv = dev.inv(A, seed=1)                      # ~ A^-1
+>>> dev.last_diagnostics["steps"]                  # Euler steps the SPU ran
+
+What happens in a call (docs/spu.md, "Host side"):
+
+1. validation (finite, square, symmetric, positive definite, n <= N) -- typed errors, nothing sent;
+2. conservative quantization of A (:func:`~thermospu.driver.quantize.quantize_matrix`);
+3. auto-ranging on the device matrix (:mod:`~thermospu.driver.autorange`): step size, mixing time,
+   burn-in, thinning, then a short pilot run that sets the noise amplitude and b-scale so that
+   |mean| + 5 std of every cell fills ``range_target`` of the state range;
+4. the run (one job per right-hand side, or one job for an inverse), retried at a smaller range if
+   the state saturated;
+5. reconstruction: x = (s_b / s_A) * mean(y) for solve; for inv, the exact inverse of the
+   Euler--Maruyama chain, A_dev^-1 = beta (I - h A_dev / 2) Cov(x), with the ADC's quantization
+   variance (LSB**2/12, Sheppard) and the integrator's rounding noise taken out, scaled back by s_A.
+
+Statistics: the error of x and of A^-1 falls as 1/sqrt(samples) (times the autocorrelation time of the
+slowest mode, which thinning keeps near 1.5 samples); cost is burn_in + samples * thin Euler steps of
+O(n**2) multiply-accumulates each.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+import warnings
+
+import numpy as np
+
+from thermospu.rtl.config import G_STD, JobParams, SPUConfig
+
+from . import autorange
+from .errors import (DeviceCapacityError, NonFiniteError, NotPositiveDefiniteError,
+                     NotSymmetricError, SaturationError, ShapeError)
+from .quantize import QuantizedMatrix, quantize_matrix, quantize_vectors
+from .transports import Backend, open_backend
+
+__all__ = ["Device", "LoadedMatrix", "open"]
+
+_MASK64 = (1 << 64) - 1
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadedMatrix:
+    """A matrix prepared for the SPU: validated, quantized, its spectrum estimated and the step
+    plan made. Reuse it across calls to skip that work (thermox's ProcessedDriftMatrix)."""
+
+    quantized: QuantizedMatrix
+    spectrum: autorange.SpectrumEstimate
+    plan: autorange.StepPlan
+
+    @property
+    def n(self) -> int:
+        return self.quantized.codes.shape[0]
+
+
+class Device:
+    """A handle on an SPU reached through a transport (see :func:`open`).
+
+    Parameters
+    ----------
+    backend : Backend
+        The transport.
+    samples : int
+        Default sample count per call when neither ``samples`` nor ``tol`` is given.
+    range_target : float
+        Fraction of the state range that |mean| + 5 std of the busiest cell may fill (0, 1).
+    pilot_samples : int
+        Samples of the ranging pilot run (0 turns the pilot off: ranging then relies on bounds).
+    check_spd : bool
+        Verify positive definiteness with a Cholesky factorization (O(n**3) on the host).
+    """
+
+    def __init__(self, backend: Backend, *, samples: int = 10_000, range_target: float = 0.7,
+                 pilot_samples: int = 256, check_spd: bool = True, max_retries: int = 3):
+        if not 0 < range_target < 1:
+            raise ValueError(f"range_target must lie in (0, 1), got {range_target}")
+        self.backend = backend
+        self.default_samples = int(samples)
+        self.range_target = range_target
+        self.pilot_samples = int(pilot_samples)
+        self.check_spd = check_spd
+        self.max_retries = max_retries
+        self.last_diagnostics: dict = {}
+        self.total_steps = 0
+
+    # --- public API --------------------------------------------------------------------------
+    @property
+    def config(self) -> SPUConfig:
+        return self.backend.config
+
+    @property
+    def description(self) -> str:
+        return self.backend.description
+
+    def load(self, A) -> LoadedMatrix:
+        """Validate, quantize and analyse ``A`` (symmetric positive definite, n <= N)."""
+        A = self._validate_matrix(A)
+        quantized = quantize_matrix(A, self.config)
+        spectrum = autorange.estimate_spectrum(quantized.device_matrix)
+        if spectrum.lambda_min <= 0:
+            raise NotPositiveDefiniteError(
+                f"the quantized matrix has a non-positive eigenvalue estimate "
+                f"{spectrum.lambda_min:.3g}; the input is not positive definite")
+        return LoadedMatrix(quantized, spectrum, autorange.plan_steps(spectrum))
+
+    def solve(self, A, b, *, samples: int | None = None, tol: float | None = None,
+              seed: int | None = None) -> np.ndarray:
+        """Estimate x = A^-1 b by the time average of the SPU's state.
+
+        Parameters
+        ----------
+        A : array (n, n) or LoadedMatrix
+            Symmetric positive definite.
+        b : array (n,) or (n, m)
+            Right-hand side(s); m columns run as m jobs with A loaded once.
+        samples : int, optional
+            Samples per right-hand side (default: ``tol`` or the device default).
+        tol : float, optional
+            Target relative standard error; sets ``samples`` from the mixing time.
+        seed : int, optional
+            Makes the result reproducible (bit-identical across transports).
+
+        Returns
+        -------
+        ndarray of the shape of ``b``.
+        """
+        loaded = A if isinstance(A, LoadedMatrix) else self.load(A)
+        B = np.asarray(b, dtype=np.float64)
+        if B.ndim not in (1, 2) or B.shape[0] != loaded.n:
+            raise ShapeError(f"b must have shape ({loaded.n},) or ({loaded.n}, m), got {B.shape}")
+        if not np.all(np.isfinite(B)):
+            raise NonFiniteError("b holds NaN or infinite values")
+        columns = B.reshape(loaded.n, -1).T                       # (m, n)
+        nonzero = np.any(columns != 0, axis=1)
+        x = np.zeros_like(columns)
+        if nonzero.any():
+            n_samples = self._sample_count(samples, tol, loaded.plan, dimension=0)
+            means, diag = self._run(loaded, columns[nonzero], n_samples, seed, moments=False)
+            x[nonzero] = means
+        else:
+            diag = {"steps": 0, "samples": 0, "chains": 0, "note": "b is zero: x = 0"}
+        self.last_diagnostics = diag
+        return x.T.reshape(B.shape)
+
+    def inv(self, A, *, samples: int | None = None, tol: float | None = None,
+            seed: int | None = None) -> np.ndarray:
+        """Estimate A^-1 from the covariance of the SPU's state (b = 0).
+
+        Same parameters as :meth:`solve`; returns a symmetric (n, n) array.
+        """
+        loaded = A if isinstance(A, LoadedMatrix) else self.load(A)
+        n_samples = self._sample_count(samples, tol, loaded.plan, dimension=loaded.n)
+        cov, diag = self._run(loaded, np.zeros((1, loaded.n)), n_samples, seed, moments=True)
+        self.last_diagnostics = diag
+        return cov
+
+    def reset(self) -> None:
+        self.backend.reset()
+
+    def close(self) -> None:
+        self.backend.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # --- validation ---------------------------------------------------------------------------
+    def _validate_matrix(self, A) -> np.ndarray:
+        A = np.asarray(A, dtype=np.float64)
+        if A.ndim != 2 or A.shape[0] != A.shape[1]:
+            raise ShapeError(f"A must be a square matrix, got shape {A.shape}")
+        n = A.shape[0]
+        if n == 0:
+            raise ShapeError("A is empty")
+        if n > self.config.n:
+            raise DeviceCapacityError(
+                f"A is {n}x{n} but the device has {self.config.n} cells "
+                f"({self.backend.name}); open a larger device or split the problem")
+        if not np.all(np.isfinite(A)):
+            raise NonFiniteError("A holds NaN or infinite values")
+        peak = np.max(np.abs(A))
+        if peak == 0:
+            raise NotPositiveDefiniteError("A is the zero matrix")
+        asym = np.max(np.abs(A - A.T))
+        if asym > 1e-8 * peak:
+            raise NotSymmetricError(f"A is not symmetric: max |A - A^T| = {asym:.3g} "
+                                    f"(relative {asym / peak:.3g})")
+        A = (A + A.T) / 2
+        if self.check_spd:
+            try:
+                np.linalg.cholesky(A)
+            except np.linalg.LinAlgError:
+                raise NotPositiveDefiniteError(
+                    "A is not positive definite (Cholesky failed); the SPU's dynamics would "
+                    "diverge. Add damping (e.g. A + lambda*I)") from None
+        return A
+
+    def _sample_count(self, samples, tol, plan, *, dimension) -> int:
+        if samples is not None and tol is not None:
+            raise ValueError("give samples or tol, not both")
+        if tol is not None:
+            samples = autorange.samples_for_tolerance(tol, plan, dimension=dimension)
+        samples = self.default_samples if samples is None else int(samples)
+        if not 2 <= samples <= self.config.max_samples:
+            raise DeviceCapacityError(
+                f"samples={samples} is outside [2, {self.config.max_samples}] "
+                f"(2**max_samples_log2 of this device)")
+        return samples
+
+    # --- the run ------------------------------------------------------------------------------
+    def _job(self, loaded, n_samples, *, burn_in, b_shift, sigma, moments) -> JobParams:
+        """JobParams for noise amplitude ``sigma`` (state units, x in [-1, 1)) per step."""
+        config, k = self.config, loaded.plan.k
+        # sigma = sigma_q * G_STD * 2**(sigma_shift - fa - fx - k): pick the smallest exponent
+        # that fits sigma_q in sigma_bits, so the mantissa keeps the most precision.
+        target = sigma / G_STD * 2.0 ** (config.fa + config.fx + k)
+        probe = JobParams(n_active=loaded.n, k=k, b_shift=b_shift, sigma_q=0, sigma_shift=0,
+                          burn_in=burn_in, samples=n_samples, thin=loaded.plan.thin,
+                          moments=moments)
+        shift = max(0, math.ceil(math.log2(target / config.sigma_max_code))) if target > 0 else 0
+        shift = min(shift, probe.sigma_shift_max(config))
+        sigma_q = int(min(round(target / 2.0**shift), config.sigma_max_code))
+        return dataclasses.replace(probe, sigma_q=max(sigma_q, 1), sigma_shift=shift)
+
+    def _actual_sigma(self, params: JobParams) -> float:
+        """Per-step noise std in state units that the job's registers give, including the
+        integrator's rounding noise (a uniform half-LSB error each step: variance LSB**2/12)."""
+        c = self.config
+        sigma = params.sigma_q * G_STD * 2.0 ** (params.sigma_shift - c.fa - c.fx - params.k)
+        return math.sqrt(sigma**2 + 2.0 ** (-2 * c.fx) / 12)
+
+    def _seeds(self, seed, count) -> list[int]:
+        ss = np.random.SeedSequence(seed)
+        words = ss.generate_state(2 * count, dtype=np.uint32).astype(np.uint64)
+        return [int(words[2 * i]) | (int(words[2 * i + 1]) << 32) for i in range(count)]
+
+    def _run(self, loaded: LoadedMatrix, columns: np.ndarray, n_samples: int, seed, *, moments):
+        """Range, run and reconstruct. Returns (result, diagnostics)."""
+        started = time.perf_counter()
+        config, plan = self.config, loaded.plan
+        dev_matrix = loaded.quantized.device_matrix
+        h = 2.0**-plan.k
+        spectrum = loaded.spectrum
+        chains = columns.shape[0]
+        if seed is None:
+            seed = int(np.random.SeedSequence().entropy) & _MASK64
+        seeds = self._seeds(seed, 2 * chains)
+        pilot_seeds, main_seeds = seeds[:chains], seeds[chains:]
+        # Initial ranging from bounds: |mean| <= |b|_2 / lambda_min, var <= 1 / (beta lambda_min).
+        target = self.range_target
+        mean_peak = 0.0 if moments else target / 2
+        noise_std = (target - mean_peak) / 5
+        b_device_peak = mean_peak * spectrum.lambda_min if mean_peak else 0.0
+        beta = 1.0 / (noise_std**2 * spectrum.lambda_min)       # device units
+        steps_run = pilot_steps = 0
+        retries = 0
+        pilot_done = self.pilot_samples == 0
+        cell_std = noise_std          # largest per-cell std of the state (range units), bound
+        while True:
+            if b_device_peak:
+                qb = quantize_vectors(columns, b_device_peak, config)
+            else:
+                qb = quantize_vectors(np.zeros_like(columns), 1.0, config)
+            sigma = math.sqrt(2 * h / beta)
+            if not pilot_done:
+                params = self._job(loaded, self.pilot_samples, burn_in=plan.burn_in,
+                                   b_shift=qb.b_shift, sigma=sigma, moments=True)
+                results = self.backend.run_jobs(loaded.quantized.codes, qb.codes, params, pilot_seeds)
+                pilot_steps += sum(r.steps for r in results)
+                fill, cell_std = max(_range_fill(r, config) for r in results)
+                pilot_done = True
+                if fill > 0:
+                    grow = min(target / fill, 64.0)
+                    b_device_peak *= grow
+                    beta /= grow**2
+                    cell_std *= grow
+                    continue
+            params = self._job(loaded, n_samples, burn_in=plan.burn_in, b_shift=qb.b_shift,
+                               sigma=sigma, moments=moments)
+            results = self.backend.run_jobs(loaded.quantized.codes, qb.codes, params, main_seeds)
+            steps_run += sum(r.steps for r in results)
+            saturations = sum(r.saturations for r in results)
+            # A clamp now and then (tails beyond 5 std) does not bias the statistics measurably;
+            # more than one update in 10**5 does.
+            if saturations <= 1e-5 * sum(r.steps for r in results) * loaded.n:
+                break
+            retries += 1
+            if retries > self.max_retries:
+                raise SaturationError(
+                    f"the SPU state saturated in {saturations} cell updates even at "
+                    f"{target:.3g} of the range; the problem is too ill-conditioned for "
+                    f"x_bits={config.x_bits} (condition estimate {spectrum.condition:.3g})")
+            b_device_peak /= 2
+            beta *= 4
+            target /= 2
+            cell_std /= 2
+        self.total_steps += steps_run + pilot_steps
+        beta_actual = 2 * h / self._actual_sigma(params) ** 2
+        lsb_y = 2.0**-config.fy
+        if moments:
+            (r,) = results
+            mean = r.sum_y / r.count * lsb_y
+            second = _unpack_upper(r.sum_yy, loaded.n) / r.count * lsb_y**2
+            cov = (second - np.outer(mean, mean)) * (r.count / (r.count - 1))
+            cov -= np.eye(loaded.n) * lsb_y**2 / 12             # Sheppard: ADC rounding variance
+            inv_dev = beta_actual * (np.eye(loaded.n) - h * dev_matrix / 2) @ cov
+            result = (inv_dev + inv_dev.T) / 2 / loaded.quantized.scale
+            low_resolution = bool(np.min(np.diag(cov)) < 4 * lsb_y**2)
+        else:
+            means = np.stack([r.sum_y / r.count for r in results]) * lsb_y
+            # The device's b stands for b / scale_b and its A for A / scale_A, so
+            # A^-1 b = mean * scale_b / scale_A.
+            result = means * qb.scales[:, None] / loaded.quantized.scale
+            low_resolution = False
+        diag = {
+            "transport": self.backend.name,
+            "steps": steps_run + pilot_steps,
+            "pilot_steps": pilot_steps,
+            "samples": n_samples,
+            "chains": chains,
+            "burn_in": plan.burn_in,
+            "thin": plan.thin,
+            "k": plan.k,
+            "h": h,
+            "tau_steps": plan.tau,
+            "lambda_max": spectrum.lambda_max,
+            "lambda_min": spectrum.lambda_min,
+            "condition": spectrum.condition,
+            "beta_device": beta_actual,
+            "sigma_q": params.sigma_q,
+            "sigma_shift": params.sigma_shift,
+            "scale_A": loaded.quantized.scale,
+            "scale_b": qb.scales.tolist() if not moments else None,
+            "b_shift": qb.b_shift,
+            "diagonal_boost_max_codes": int(loaded.quantized.boost.max()),
+            "a_bits": config.a_bits,
+            "out_bits": config.out_bits,
+            "saturations": saturations,
+            "retries": retries,
+            "range_target": target,
+            "adc_resolution_low": low_resolution,
+            "std_error": _std_error(results, plan, config, qb.scales, loaded.quantized.scale,
+                                    moments, cell_std, beta_actual),
+            "seed": seed,
+            "wall_s": time.perf_counter() - started,
+        }
+        if low_resolution:
+            warnings.warn("the sampled variance is below 4 ADC LSB**2: out_bits is too small for "
+                          "this matrix's spread of scales; the inverse is dominated by ADC "
+                          "rounding", RuntimeWarning, stacklevel=3)
+        return result, diag
+
+
+def _unpack_upper(sum_yy: np.ndarray, n: int) -> np.ndarray:
+    full = np.zeros((n, n))
+    full[np.triu_indices(n)] = sum_yy
+    return full + np.triu(full, 1).T
+
+
+def _range_fill(result, config: SPUConfig) -> tuple[float, float]:
+    """(max_i |mean_i| + 5 std_i, max_i std_i) of a pilot run, as fractions of the state range."""
+    lsb = 2.0**-config.fy
+    mean = result.sum_y / result.count
+    second = np.diagonal(_unpack_upper(result.sum_yy, len(mean))) / result.count
+    std = np.sqrt(np.maximum(second - mean**2, 0))
+    return float(np.max(np.abs(mean) + 5 * std) * lsb), float(np.max(std) * lsb)
+
+
+def _std_error(results, plan, config, b_scales, a_scale, moments, cell_std, beta) -> float:
+    """Estimated standard error of the result (largest over coordinates, original units).
+
+    ``cell_std`` is the largest per-cell state std in range units (from the pilot, or the
+    ranging bound when there was no pilot)."""
+    lsb = 2.0**-config.fy
+    r = results[0]
+    if moments:
+        # Var of a sample covariance entry ~ (C_ii C_jj + C_ij^2)/ESS; report the diagonal's.
+        mean = r.sum_y / r.count
+        second = np.diagonal(_unpack_upper(r.sum_yy, len(mean))) / r.count
+        var = np.maximum(second - mean**2, 0) * lsb**2
+        se_cov = np.sqrt(2 * var**2 * plan.autocorrelation_time / r.count)
+        return float(beta * np.max(se_cov) / a_scale)
+    return float(cell_std * math.sqrt(plan.autocorrelation_time / r.count)
+                 * np.max(b_scales) / a_scale)
+
+
+def open(uri: str = "model", *, samples: int = 10_000, range_target: float = 0.7,
+         pilot_samples: int = 256, check_spd: bool = True, **config) -> Device:
+    """Open an SPU.
+
+    Parameters
+    ----------
+    uri : str
+        ``"model"`` (the emulated SPU in-process; ``"model?n=64&a_bits=8"`` also works).
+    samples, range_target, pilot_samples, check_spd
+        See :class:`Device`.
+    **config
+        :class:`~thermospu.rtl.config.SPUConfig` fields for emulated devices (n, a_bits, b_bits,
+        x_bits, out_bits, sigma_bits, max_samples_log2, lanes).
+    """
+    backend = open_backend(uri, **config)
+    return Device(backend, samples=samples, range_target=range_target,
+                  pilot_samples=pilot_samples, check_spd=check_spd)
