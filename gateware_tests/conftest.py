@@ -1,0 +1,75 @@
+"""Shared options and fixtures of the gateware tests.
+
+Options and environment variables
+---------------------------------
+``--waves`` or ``THERMOSPU_WAVES=1``
+    Simulator runs write waveforms (Icarus: FST, Verilator: VCD) next to their results; the
+    test prints where. Never on by default: dumping slows the simulators several times.
+``THERMOSPU_SEED=<int>`` or ``THERMOSPU_SEED=random``
+    Master seed of the random tests. By default each random test uses a fixed seed derived from
+    its name (CI is reproducible); ``random`` draws a fresh one; an integer replays a run. Each
+    random test prints the seed it used, and a failure message repeats it.
+``THERMOSPU_LONG=1``
+    Random cocotb tests run their long set (>= 500 random configurations per simulator).
+``THERMOSPU_REQUIRE_SIMULATORS=1``
+    (set by CI) a missing simulator fails the test instead of skipping it.
+``THERMOSPU_SIM_CACHE=<dir>``
+    Where compiled simulation models are cached (default ``~/.cache/thermospu/sim_build``).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import zlib
+
+import pytest
+
+
+def pytest_addoption(parser):
+    parser.addoption("--waves", action="store_true", default=False,
+                     help="write simulator waveforms (same as THERMOSPU_WAVES=1)")
+
+
+def pytest_configure(config):
+    if config.getoption("--waves"):
+        os.environ["THERMOSPU_WAVES"] = "1"
+
+
+def simulators_required() -> bool:
+    """True when a missing simulator must fail the test (CI) rather than skip it."""
+    return os.environ.get("THERMOSPU_REQUIRE_SIMULATORS", "").strip() not in ("", "0")
+
+
+def long_run() -> bool:
+    """True when the long random sets were asked for (``THERMOSPU_LONG=1``)."""
+    return os.environ.get("THERMOSPU_LONG", "").strip() not in ("", "0")
+
+
+def need_simulator(simulator: str) -> None:
+    """Skip (or, with THERMOSPU_REQUIRE_SIMULATORS=1, fail) when ``simulator`` cannot run here;
+    the message names the install command."""
+    from thermospu.rtl.simulate import missing_simulator_reason
+
+    reason = missing_simulator_reason(simulator)
+    if reason is None:
+        return
+    if simulators_required():
+        pytest.fail(f"{reason} (THERMOSPU_REQUIRE_SIMULATORS=1 makes this an error)",
+                    pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def master_seed(request) -> int:
+    """Seed of a random test (see THERMOSPU_SEED above); printed for replay."""
+    env = os.environ.get("THERMOSPU_SEED", "").strip().lower()
+    if env == "random":
+        seed = random.SystemRandom().randrange(1 << 32)
+    elif env:
+        seed = int(env, 0)
+    else:
+        seed = zlib.crc32(request.node.nodeid.encode())
+    print(f"\n{request.node.nodeid}: master seed {seed} "
+          f"(replay: THERMOSPU_SEED={seed} pytest '{request.node.nodeid}')")
+    return seed
