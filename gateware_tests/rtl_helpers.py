@@ -1,0 +1,100 @@
+"""Shared helpers for the Amaranth-simulator tests of the SPU gateware: host-bus transactions
+(async testbench API) and a whole-job runner that mirrors what the driver does."""
+
+from __future__ import annotations
+
+import numpy as np
+from amaranth.sim import Simulator
+
+from thermospu.rtl import regmap as rm
+from thermospu.rtl.golden import JobResult, cell_seeds
+
+MASK64 = (1 << 64) - 1
+
+
+def to_signed64(word: int) -> int:
+    return word - (1 << 64) if word >> 63 else word
+
+
+async def bus_write(ctx, bus, addr: int, value: int) -> None:
+    """One host-bus write (value may be negative: it is sign-extended to 64 bits)."""
+    ctx.set(bus.addr, addr)
+    ctx.set(bus.w_data, value & MASK64)
+    ctx.set(bus.w_stb, 1)
+    await ctx.tick()
+    ctx.set(bus.w_stb, 0)
+
+
+async def bus_read(ctx, bus, addr: int) -> int:
+    """One host-bus read; checks the fixed read latency and returns the raw 64-bit word."""
+    ctx.set(bus.addr, addr)
+    ctx.set(bus.r_stb, 1)
+    await ctx.tick()
+    ctx.set(bus.r_stb, 0)
+    for _ in range(rm.READ_LATENCY - 1):
+        assert not ctx.get(bus.r_ack), "r_ack came early"
+        await ctx.tick()
+    assert ctx.get(bus.r_ack), f"no r_ack {rm.READ_LATENCY} cycles after r_stb"
+    return ctx.get(bus.r_data)
+
+
+async def read_reg(ctx, bus, reg: int) -> int:
+    return await bus_read(ctx, bus, rm.address(rm.REGION_REGS, reg))
+
+
+async def write_reg(ctx, bus, reg: int, value: int) -> None:
+    await bus_write(ctx, bus, rm.address(rm.REGION_REGS, reg), value)
+
+
+async def load_job(ctx, core, a_q, b_q, params) -> None:
+    """Write A, b, the per-cell seeds and the job registers of ``params`` (not the start)."""
+    cfg, bus = core.config, core.bus
+    n = params.n_active
+    for i in range(n):
+        for j in range(n):
+            await bus_write(ctx, bus, rm.a_address(i, j, cfg.n), int(a_q[i, j]))
+        await bus_write(ctx, bus, rm.b_address(i), int(b_q[i]))
+    for i, words in enumerate(cell_seeds(params.seed, n)):
+        for w, word in enumerate(words):
+            await bus_write(ctx, bus, rm.seed_address(i, w), int(word))
+    for reg, field in rm.JOB_REGISTERS.items():
+        await write_reg(ctx, bus, reg, int(getattr(params, field)))
+
+
+async def wait_done(ctx, core, max_cycles: int) -> int:
+    """Tick until the core is idle; returns the cycles waited."""
+    for cycle in range(max_cycles):
+        if not ctx.get(core.busy):
+            return cycle
+        await ctx.tick()
+    raise AssertionError(f"core still busy after {max_cycles} cycles")
+
+
+async def read_result(ctx, core, params) -> JobResult:
+    """Read the accumulators of the last job the way the driver does."""
+    cfg, bus = core.config, core.bus
+    n = params.n_active
+    sum_y = np.array([to_signed64(await bus_read(ctx, bus, rm.sum_y_address(i)))
+                      for i in range(n)], dtype=np.int64)
+    sum_yy = None
+    if params.moments:
+        sum_yy = np.array([to_signed64(await bus_read(ctx, bus, rm.sum_yy_address(i, j, cfg.n)))
+                           for i in range(n) for j in range(i, n)], dtype=np.int64)
+    return JobResult(
+        sum_y=sum_y, sum_yy=sum_yy,
+        count=await read_reg(ctx, bus, rm.REG_COUNT),
+        saturations=await read_reg(ctx, bus, rm.REG_SATURATIONS),
+        steps=await read_reg(ctx, bus, rm.REG_STEPS),
+    )
+
+
+def simulate(dut, testbench, vcd: str | None = None) -> None:
+    """Run ``testbench(ctx)`` against ``dut`` with a 1 MHz sync clock."""
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(testbench)
+    if vcd:
+        with sim.write_vcd(vcd):
+            sim.run()
+    else:
+        sim.run()

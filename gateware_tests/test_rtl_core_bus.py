@@ -1,0 +1,73 @@
+"""SPUCore's host bus: info words, job registers, memories, error flags (Amaranth simulator)."""
+
+import pytest
+
+from thermospu.rtl import regmap as rm
+from thermospu.rtl.config import SPUConfig
+from thermospu.rtl.core import CoreBuildError, SPUCore
+
+from rtl_helpers import bus_read, bus_write, read_reg, simulate, to_signed64, write_reg
+
+CONFIG = SPUConfig(n=6, lanes=2, a_bits=8, b_bits=10, x_bits=12, out_bits=8, sigma_bits=6,
+                   max_samples_log2=10)
+
+
+def test_refuses_lanes_not_power_of_two():
+    with pytest.raises(CoreBuildError, match="power of two"):
+        SPUCore(SPUConfig(n=6, lanes=3))
+
+
+def test_refuses_non_config():
+    with pytest.raises(TypeError, match="SPUConfig"):
+        SPUCore({"n": 4})
+
+
+def test_info_registers_rebuild_config():
+    core = SPUCore(CONFIG)
+
+    async def tb(ctx):
+        info = {reg: await read_reg(ctx, core.bus, reg)
+                for reg in [rm.REG_ID, rm.REG_VERSION, *rm.INFO_REGISTERS]}
+        assert info[rm.REG_VERSION] == rm.GATEWARE_VERSION
+        assert rm.config_from_info(info) == CONFIG
+
+    simulate(core, tb)
+
+
+def test_memories_and_registers_read_back_and_errors():
+    core = SPUCore(CONFIG)
+    bus = core.bus
+
+    async def tb(ctx):
+        await bus_write(ctx, bus, rm.a_address(5, 4, CONFIG.n), -128)
+        await bus_write(ctx, bus, rm.a_address(2, 3, CONFIG.n), 127)
+        await bus_write(ctx, bus, rm.b_address(5), -512)
+        await bus_write(ctx, bus, rm.seed_address(4, 2), 0xDEADBEEF)
+        await write_reg(ctx, bus, rm.REG_K, 7)
+        assert to_signed64(await bus_read(ctx, bus, rm.a_address(5, 4, CONFIG.n))) == -128
+        assert to_signed64(await bus_read(ctx, bus, rm.a_address(2, 3, CONFIG.n))) == 127
+        assert to_signed64(await bus_read(ctx, bus, rm.b_address(5))) == -512
+        assert await bus_read(ctx, bus, rm.seed_address(4, 2)) == 0xDEADBEEF
+        assert await bus_read(ctx, bus, rm.seed_address(4, 1)) == 0
+        assert await read_reg(ctx, bus, rm.REG_K) == 7
+        assert await read_reg(ctx, bus, rm.REG_STATUS) == 0
+        # Out-of-range values are refused and flagged; the old value stays.
+        await bus_write(ctx, bus, rm.a_address(5, 4, CONFIG.n), 128)
+        await write_reg(ctx, bus, rm.REG_K, 25)
+        await write_reg(ctx, bus, rm.REG_N_ACTIVE, 0)
+        assert to_signed64(await bus_read(ctx, bus, rm.a_address(5, 4, CONFIG.n))) == -128
+        assert await read_reg(ctx, bus, rm.REG_K) == 7
+        assert await read_reg(ctx, bus, rm.REG_N_ACTIVE) == CONFIG.n
+        status = await read_reg(ctx, bus, rm.REG_STATUS)
+        assert status == rm.STATUS_ERROR | rm.STATUS_BAD_VALUE, rm.decode_status(status)
+        # Unmapped addresses: reads give 0 and flag, clear resets the flags.
+        await write_reg(ctx, bus, rm.REG_CONTROL, rm.CONTROL_CLEAR)
+        assert await bus_read(ctx, bus, rm.address(rm.REGION_A, (6 << 3) | 0)) == 0
+        assert await bus_read(ctx, bus, rm.address(0x7F, 0)) == 0
+        await bus_write(ctx, bus, rm.address(rm.REGION_REGS, rm.REG_STATUS), 1)
+        status = await read_reg(ctx, bus, rm.REG_STATUS)
+        assert status == rm.STATUS_ERROR | rm.STATUS_BAD_ADDRESS, rm.decode_status(status)
+        await write_reg(ctx, bus, rm.REG_CONTROL, rm.CONTROL_CLEAR)
+        assert await read_reg(ctx, bus, rm.REG_STATUS) == 0
+
+    simulate(core, tb)
