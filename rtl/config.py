@@ -64,9 +64,10 @@ class SPUConfig:
     ----------
     n : int
         Number of cells N, i.e. the largest problem size the SPU holds (1 ... 4096).
-    lanes : int
-        Parallel multiply-accumulate lanes P of the gateware (1 ... N). The golden model does
-        not depend on it; it sets the gateware's cycles per Euler step, about ceil(N**2 / P).
+    lanes : int, optional
+        Parallel multiply-accumulate lanes P of the gateware (1 ... N; default min(4, N)). The
+        golden model does not depend on it; it sets the gateware's cycles per Euler step, about
+        ceil(N**2 / P).
     a_bits : int
         Width of a coupling-matrix entry (the input DAC), signed Q1.(a_bits-1). 2 ... 18.
     b_bits : int
@@ -85,7 +86,7 @@ class SPUConfig:
     """
 
     n: int = 256
-    lanes: int = 4
+    lanes: int | None = None
     a_bits: int = 16
     b_bits: int = 16
     x_bits: int = 24
@@ -95,6 +96,8 @@ class SPUConfig:
 
     def __post_init__(self):
         _check_int("n", self.n, 1, 4096)
+        if self.lanes is None:
+            object.__setattr__(self, "lanes", min(4, self.n))
         _check_int("lanes", self.lanes, 1, self.n)
         _check_int("a_bits", self.a_bits, 2, 18)
         _check_int("b_bits", self.b_bits, 2, 24)
