@@ -1,0 +1,120 @@
+"""The board-independent SPU system: UART pins <-> protocol engine <-> SPU core, status lights.
+
+:class:`SPUBoardTop` is what every board top (``icebreaker.py``, ``ulx3s.py``) instantiates
+after making its clock; having no platform in it, it is also exactly what the cocotb tests
+simulate at the UART pins (gateware_tests/test_board*.py).
+
+Data path::
+
+    uart_rx pin -> UARTReceiver -> ProtocolEngine.rx_bytes
+                                   ProtocolEngine.bus  <-> SPUCore.bus
+    uart_tx pin <- UARTTransmitter <- ProtocolEngine.tx_bytes
+
+A line **break** (the host holding RX low for a character time or more, pyserial's
+``send_break``) resets the protocol engine and the core, abandoning any frame half received and
+any job running, and clears the error light: the host's way to resynchronise a wedged link
+without a reset button. The memories keep their contents (as after the protocol's RESET).
+"""
+
+from amaranth import Module, ResetInserter, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from thermospu.rtl.config import SPUConfig
+
+from .uart import UARTReceiver, UARTTransmitter, divisor_for
+
+__all__ = ["SPUBoardTop", "HEARTBEAT_HZ"]
+
+#: Blink rate of the busy light (Hz), slow enough to see.
+HEARTBEAT_HZ = 4
+
+
+class SPUBoardTop(wiring.Component):
+    """UART, protocol engine and SPU core on one clock.
+
+    Parameters
+    ----------
+    config : SPUConfig
+        The machine built.
+    clock_hz : float
+        Frequency of the ``sync`` clock (Hz): sets the UART divisor, the busy light's blink rate
+        and the clock the device reports in INFO.
+    baud : int
+        UART baud rate (8N1); must be reachable from ``clock_hz`` (:func:`divisor_for`).
+    board : str
+        Board name the device reports in INFO (ASCII).
+
+    Members
+    -------
+    uart_rx : In(1)
+        Serial data from the host, idle high (asynchronous; synchronised inside).
+    uart_tx : Out(1)
+        Serial data to the host, idle high.
+    led_idle : Out(1)
+        High while no job runs.
+    led_busy : Out(1)
+        Blinks at :data:`HEARTBEAT_HZ` while a job runs.
+    led_error : Out(1)
+        Sticky: a framing error or overrun on the UART, or a protocol error the engine reported,
+        since the last break.
+    led_rx, led_tx : Out(1)
+        High while a character is being received / sent (activity lights).
+    """
+
+    uart_rx: In(1, init=1)
+    uart_tx: Out(1, init=1)
+    led_idle: Out(1)
+    led_busy: Out(1)
+    led_error: Out(1)
+    led_rx: Out(1)
+    led_tx: Out(1)
+
+    def __init__(self, config: SPUConfig, clock_hz: float, baud: int, board: str):
+        if not isinstance(config, SPUConfig):
+            raise TypeError(f"config must be an SPUConfig, got {config!r}")
+        self.config = config
+        self.clock_hz = clock_hz
+        self.baud = baud
+        self.board = board
+        self.divisor = divisor_for(clock_hz, baud)
+        super().__init__()
+
+    def elaborate(self, platform):
+        from thermospu.rtl.core import SPUCore
+        from thermospu.rtl.protocol_engine import ProtocolEngine
+
+        m = Module()
+        m.submodules.uart_rx = rx = UARTReceiver(self.divisor)
+        m.submodules.uart_tx = tx = UARTTransmitter(self.divisor)
+        m.d.comb += [rx.rx.eq(self.uart_rx), self.uart_tx.eq(tx.tx)]
+
+        line_break = Signal()
+        m.d.comb += line_break.eq(rx.break_detected)
+        engine = ProtocolEngine(self.config, clock_hz=int(round(self.clock_hz)), board=self.board)
+        core = SPUCore(self.config)
+        m.submodules.engine = ResetInserter(line_break)(engine)
+        m.submodules.core = ResetInserter(line_break)(core)
+        wiring.connect(m, rx.stream, engine.rx_bytes)
+        wiring.connect(m, engine.tx_bytes, tx.stream)
+        wiring.connect(m, engine.bus, core.bus)
+
+        with m.If(rx.framing_error | rx.overrun | engine.protocol_error):
+            m.d.sync += self.led_error.eq(1)
+        with m.If(line_break):
+            m.d.sync += self.led_error.eq(0)
+
+        half_period = max(1, round(self.clock_hz / (2 * HEARTBEAT_HZ)))
+        heartbeat = Signal(range(half_period))
+        blink = Signal()
+        with m.If(heartbeat == 0):
+            m.d.sync += [heartbeat.eq(half_period - 1), blink.eq(~blink)]
+        with m.Else():
+            m.d.sync += heartbeat.eq(heartbeat - 1)
+        m.d.comb += [
+            self.led_idle.eq(~core.busy),
+            self.led_busy.eq(core.busy & blink),
+            self.led_rx.eq(~rx.rx),
+            self.led_tx.eq(tx.busy),
+        ]
+        return m

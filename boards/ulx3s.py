@@ -1,0 +1,88 @@
+"""ULX3S with an ECP5-85F (LFE5U-85F-6BG381C): SPU top, clock and default parameters.
+
+Clock: the 25 MHz oscillator feeds an EHXPLLL making the ``sync`` clock (default 100 MHz:
+CLKI_DIV=1, CLKFB_DIV=4, CLKOP_DIV=6, VCO 600 MHz). The UART is the FT231X's (pins M1/L4),
+default 3 Mbaud (the FT231X's maximum; divisor 33 at 100 MHz, 1 % off).
+
+Lights (LED0 ... LED4): idle, busy (blinking), error (sticky until a line break), RX, TX.
+
+Default SPU: N=128 cells, P=64 lanes, 18-bit couplings and states (one MULT18X18D per lane),
+16-bit outputs.
+"""
+
+from amaranth import Elaboratable, Module
+from amaranth_boards.ulx3s import ULX3S_85F_Platform
+
+from thermospu.rtl.config import SPUConfig
+
+from .board import Board
+from .clocking import ecp5_pll, ecp5_sync_domain
+from .top import SPUBoardTop
+
+__all__ = ["ULX3STop", "ULX3S"]
+
+OSCILLATOR_HZ = 25e6
+
+
+class ULX3STop(Elaboratable):
+    """The SPU on a ULX3S-85F.
+
+    Parameters
+    ----------
+    config : SPUConfig
+    clock_hz : float
+        Requested system clock (Hz); the PLL's nearest (within 1 %) is used: see ``clock_hz``.
+    baud : int
+        UART baud rate.
+    """
+
+    def __init__(self, config: SPUConfig, clock_hz: float = 100e6, baud: int = 3_000_000):
+        self.pll = ecp5_pll(OSCILLATOR_HZ, clock_hz)
+        self.clock_hz = self.pll.f_out
+        self.system = SPUBoardTop(config, self.clock_hz, baud, board="ulx3s")
+        self.baud = baud
+        self.config = config
+
+    @property
+    def cycles_per_step(self) -> int:
+        return self.system.cycles_per_step
+
+    def elaborate(self, platform):
+        m = Module()
+        ecp5_sync_domain(m, platform, self.pll, "clk25")
+        m.submodules.system = system = self.system
+        uart = platform.request("uart", 0)
+        m.d.comb += [system.uart_rx.eq(uart.rx.i), uart.tx.o.eq(system.uart_tx)]
+        # The FT231X's TX line is shared with the ESP32; enable our driver onto it.
+        m.d.comb += platform.request("uart_tx_enable", 0).o.eq(1)
+        for index, light in enumerate((system.led_idle, system.led_busy, system.led_error,
+                                       system.led_rx, system.led_tx)):
+            m.d.comb += platform.request("led", index).o.eq(light)
+        return m
+
+
+ULX3S = Board(
+    name="ulx3s",
+    title="ULX3S-85F",
+    platform=ULX3S_85F_Platform,
+    top=ULX3STop,
+    config=SPUConfig(n=128, lanes=64, a_bits=18, b_bits=18, x_bits=18, out_bits=16,
+                     sigma_bits=16, max_samples_log2=24),
+    clock_hz=100e6,
+    baud=3_000_000,
+    toolchain_options={},
+    resource_map={
+        "LUT4 (placed, incl. carry/RAM)": ("pnr", ["TRELLIS_COMB"]),
+        "LUT4": ("netlist", (["LUT4"], "TRELLIS_COMB")),
+        "flip-flops": ("pnr", ["TRELLIS_FF"]),
+        "multipliers (MULT18X18D)": ("pnr", ["MULT18X18D"]),
+        "block RAM (DP16KD, 18 kbit)": ("pnr", ["DP16KD"]),
+        "PLL": ("pnr", ["EHXPLLL"]),
+    },
+    bitstream="top.bit",
+    programmer="openFPGALoader",
+    programmer_env="OPENFPGALOADER",
+    programmer_hint="Install openFPGALoader (`apt-get install openfpgaloader`, or from "
+                    "https://github.com/trabucayre/openFPGALoader).",
+    program_arguments="-b ulx3s",
+)

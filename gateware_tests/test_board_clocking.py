@@ -1,0 +1,52 @@
+"""PLL solvers and board descriptions (no toolchain needed)."""
+
+import pytest
+
+from thermospu.boards.board import get_board
+from thermospu.boards.clocking import ecp5_pll, ice40_pll
+from thermospu.boards.uart import divisor_for
+
+
+def test_ice40_pll_matches_icepll():
+    # `icepll -i 12 -o 36`: DIVR=0 DIVF=47 DIVQ=4 FILTER_RANGE=1.
+    pll = ice40_pll(12e6, 36e6)
+    assert (pll.divr, pll.divf, pll.divq, pll.filter_range) == (0, 47, 4, 1)
+    assert pll.f_out == 36e6
+
+
+@pytest.mark.parametrize("f_out", [24e6, 30e6, 42e6, 48e6])
+def test_ice40_pll_within_limits(f_out):
+    pll = ice40_pll(12e6, f_out)
+    f_pfd = pll.f_in / (pll.divr + 1)
+    f_vco = f_pfd * (pll.divf + 1)
+    assert 10e6 <= f_pfd <= 133e6 and 533e6 <= f_vco <= 1066e6
+    assert pll.f_out == f_vco / 2**pll.divq
+    assert abs(pll.f_out - f_out) <= 0.01 * f_out
+
+
+def test_ecp5_pll_matches_ecppll():
+    # `ecppll -i 25 -o 100`: CLKI_DIV=1 CLKFB_DIV=4 CLKOP_DIV=6 (VCO 600 MHz).
+    pll = ecp5_pll(25e6, 100e6)
+    assert (pll.clki_div, pll.clkfb_div, pll.clkop_div) == (1, 4, 6)
+    assert pll.f_out == 100e6
+
+
+def test_pll_refuses_unreachable_clock():
+    with pytest.raises(ValueError, match="cannot make"):
+        ice40_pll(12e6, 400e6)
+
+
+@pytest.mark.parametrize("name, n_min, lanes_min, clock_min",
+                         [("icebreaker", 32, 8, 36e6), ("ulx3s", 128, 64, 100e6)])
+def test_board_defaults_meet_the_goals(name, n_min, lanes_min, clock_min):
+    board = get_board(name)
+    assert board.config.n >= n_min and board.config.lanes >= lanes_min
+    assert board.clock_hz >= clock_min
+    divisor_for(board.clock_hz, board.baud)        # the UART rate is reachable
+
+
+def test_config_with_overrides_and_clamps_lanes():
+    board = get_board("icebreaker")
+    assert board.config_with(n=4).lanes == 4
+    assert board.config_with(n=16, lanes=2).lanes == 2
+    assert board.config_with().to_dict() == board.config.to_dict()
