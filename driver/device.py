@@ -76,10 +76,16 @@ class Device:
         Samples of the ranging pilot run (0 turns the pilot off: ranging then relies on bounds).
     check_spd : bool
         Verify positive definiteness with a Cholesky factorization (O(n**3) on the host).
+    discretization_correction : bool
+        Apply the exact Euler--Maruyama correction (I - hA/2) to the inverse (default). Turning
+        it off shows the bias it removes (for studies and benchmarks).
+    max_retries : int
+        Range back-offs after saturation before :class:`SaturationError`.
     """
 
     def __init__(self, backend: Backend, *, samples: int = 10_000, range_target: float = 0.7,
-                 pilot_samples: int = 256, check_spd: bool = True, max_retries: int = 3):
+                 pilot_samples: int = 256, check_spd: bool = True,
+                 discretization_correction: bool = True, max_retries: int = 3):
         if not 0 < range_target < 1:
             raise ValueError(f"range_target must lie in (0, 1), got {range_target}")
         self.backend = backend
@@ -87,6 +93,7 @@ class Device:
         self.range_target = range_target
         self.pilot_samples = int(pilot_samples)
         self.check_spd = check_spd
+        self.discretization_correction = discretization_correction
         self.max_retries = max_retries
         self.last_diagnostics: dict = {}
         self.total_steps = 0
@@ -313,7 +320,10 @@ class Device:
             second = _unpack_upper(r.sum_yy, loaded.n) / r.count * lsb_y**2
             cov = (second - np.outer(mean, mean)) * (r.count / (r.count - 1))
             cov -= np.eye(loaded.n) * lsb_y**2 / 12             # Sheppard: ADC rounding variance
-            inv_dev = beta_actual * (np.eye(loaded.n) - h * dev_matrix / 2) @ cov
+            if self.discretization_correction:
+                inv_dev = beta_actual * (np.eye(loaded.n) - h * dev_matrix / 2) @ cov
+            else:
+                inv_dev = beta_actual * cov
             result = (inv_dev + inv_dev.T) / 2 / loaded.quantized.scale
             low_resolution = bool(np.min(np.diag(cov)) < 4 * lsb_y**2)
         else:
@@ -395,14 +405,15 @@ def _std_error(results, plan, config, b_scales, a_scale, moments, cell_std, beta
 
 
 def open(uri: str = "model", *, samples: int = 10_000, range_target: float = 0.7,
-         pilot_samples: int = 256, check_spd: bool = True, **config) -> Device:
+         pilot_samples: int = 256, check_spd: bool = True, discretization_correction: bool = True,
+         **config) -> Device:
     """Open an SPU.
 
     Parameters
     ----------
     uri : str
         ``"model"`` (the emulated SPU in-process; ``"model?n=64&a_bits=8"`` also works).
-    samples, range_target, pilot_samples, check_spd
+    samples, range_target, pilot_samples, check_spd, discretization_correction
         See :class:`Device`.
     **config
         :class:`~thermospu.rtl.config.SPUConfig` fields for emulated devices (n, a_bits, b_bits,
@@ -410,4 +421,5 @@ def open(uri: str = "model", *, samples: int = 10_000, range_target: float = 0.7
     """
     backend = open_backend(uri, **config)
     return Device(backend, samples=samples, range_target=range_target,
-                  pilot_samples=pilot_samples, check_spd=check_spd)
+                  pilot_samples=pilot_samples, check_spd=check_spd,
+                  discretization_correction=discretization_correction)
