@@ -81,11 +81,15 @@ class Device:
         it off shows the bias it removes (for studies and benchmarks).
     max_retries : int
         Range back-offs after saturation before :class:`SaturationError`.
+    progress : bool or None
+        Show a progress bar (Euler steps) for runs; None shows one for runs of more than 10**6
+        cell updates when standard error is a terminal.
     """
 
     def __init__(self, backend: Backend, *, samples: int = 10_000, range_target: float = 0.7,
                  pilot_samples: int = 256, check_spd: bool = True,
-                 discretization_correction: bool = True, max_retries: int = 3):
+                 discretization_correction: bool = True, max_retries: int = 3,
+                 progress: bool | None = None):
         if not 0 < range_target < 1:
             raise ValueError(f"range_target must lie in (0, 1), got {range_target}")
         self.backend = backend
@@ -95,6 +99,7 @@ class Device:
         self.check_spd = check_spd
         self.discretization_correction = discretization_correction
         self.max_retries = max_retries
+        self.progress = progress
         self.last_diagnostics: dict = {}
         self.total_steps = 0
 
@@ -246,6 +251,30 @@ class Device:
         sigma = params.sigma_q * G_STD * 2.0 ** (params.sigma_shift - c.fa - c.fx - params.k)
         return math.sqrt(sigma**2 + 2.0 ** (-2 * c.fx) / 12)
 
+    def _progress_bar(self, steps: int, n: int):
+        """A context manager yielding a callable ``bar(steps_done)`` (or None)."""
+        import contextlib
+        import sys
+
+        show = self.progress
+        if show is None:
+            show = steps * n > 10**6 and sys.stderr.isatty()
+        if not show:
+            return contextlib.nullcontext(None)
+        from tqdm import tqdm
+
+        bar = tqdm(total=steps, unit="step", unit_scale=True, desc=f"SPU {self.backend.name}",
+                   leave=False)
+
+        @contextlib.contextmanager
+        def managed():
+            try:
+                yield bar.update
+            finally:
+                bar.close()
+
+        return managed()
+
     def _seeds(self, seed, count) -> list[int]:
         ss = np.random.SeedSequence(seed)
         words = ss.generate_state(2 * count, dtype=np.uint32).astype(np.uint64)
@@ -294,7 +323,9 @@ class Device:
                     continue
             params = self._job(loaded, n_samples, burn_in=plan.burn_in, b_shift=qb.b_shift,
                                sigma=sigma, moments=moments)
-            results = self.backend.run_jobs(loaded.quantized.codes, qb.codes, params, main_seeds)
+            with self._progress_bar(params.steps * chains, loaded.n) as bar:
+                results = self.backend.run_jobs(loaded.quantized.codes, qb.codes, params,
+                                                main_seeds, progress=bar)
             steps_run += sum(r.steps for r in results)
             saturations = sum(r.saturations for r in results)
             # A clamp now and then (tails beyond 5 std) does not bias the statistics measurably;
@@ -406,14 +437,14 @@ def _std_error(results, plan, config, b_scales, a_scale, moments, cell_std, beta
 
 def open(uri: str = "model", *, samples: int = 10_000, range_target: float = 0.7,
          pilot_samples: int = 256, check_spd: bool = True, discretization_correction: bool = True,
-         **config) -> Device:
+         progress: bool | None = None, **config) -> Device:
     """Open an SPU.
 
     Parameters
     ----------
     uri : str
         ``"model"`` (the emulated SPU in-process; ``"model?n=64&a_bits=8"`` also works).
-    samples, range_target, pilot_samples, check_spd, discretization_correction
+    samples, range_target, pilot_samples, check_spd, discretization_correction, progress
         See :class:`Device`.
     **config
         :class:`~thermospu.rtl.config.SPUConfig` fields for emulated devices (n, a_bits, b_bits,
@@ -422,4 +453,4 @@ def open(uri: str = "model", *, samples: int = 10_000, range_target: float = 0.7
     backend = open_backend(uri, **config)
     return Device(backend, samples=samples, range_target=range_target,
                   pilot_samples=pilot_samples, check_spd=check_spd,
-                  discretization_correction=discretization_correction)
+                  discretization_correction=discretization_correction, progress=progress)

@@ -218,6 +218,17 @@ class SPUConfig:
         bounded by n * 2**(fa+fx) <= 2**(fa+fx+log2_n), exactly representable below 2**53."""
         return self.fa + self.fx + self.log2_n <= 53
 
+    def fxp_dtype(self, quantity: str) -> str:
+        """fxpmath's name of a quantity's format, e.g. ``"fxp-s16/15"`` for the coupling entries.
+
+        ``quantity`` is one of "a" (coupling), "x" (state), "y" (output). For describing and
+        checking formats (``fxpmath.Fxp(value, dtype=...)``); the golden model does not use it.
+        """
+        bits = {"a": self.a_bits, "x": self.x_bits, "y": self.out_bits}
+        if quantity not in bits:
+            raise ConfigError(f"unknown quantity {quantity!r}; one of {sorted(bits)}")
+        return f"fxp-s{bits[quantity]}/{bits[quantity] - 1}"
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 

@@ -210,3 +210,25 @@ def test_accumulator_widths_hold_the_extreme_sample_sums():
         p = JobParams(n_active=1, k=0, b_shift=0, sigma_q=0, sigma_shift=0, burn_in=0, samples=1)
         noise = (config.sigma_max_code * 510) << p.sigma_shift_max(config)
         assert acc + bias + noise < (1 << (config.fine_bits - 1))
+
+
+def test_formats_agree_with_fxpmath():
+    """fxpmath describes the formats: same code ranges, and the output quantizer equals fxpmath's
+    round-to-nearest with saturation wherever the input is not a tie."""
+    from fxpmath import Fxp
+
+    from thermospu.rtl.golden import quantize_output
+
+    config = SPUConfig(n=4, x_bits=20, out_bits=8, a_bits=12)
+    for quantity, (lo, hi) in {"a": (-(1 << config.fa), config.a_max_code),
+                               "x": (config.x_min_code, config.x_max_code),
+                               "y": (config.y_min_code, config.y_max_code)}.items():
+        fmt = Fxp(None, dtype=config.fxp_dtype(quantity))
+        assert (fmt.lower, fmt.upper) == (lo * 2.0**-fmt.n_frac, hi * 2.0**-fmt.n_frac)
+    rng = np.random.default_rng(0)
+    x_q = rng.integers(config.x_min_code, config.x_max_code + 1, 5000)
+    x_q = x_q[(x_q & ((1 << config.adc_shift) - 1)) != 1 << (config.adc_shift - 1)]  # no ties
+    ours = quantize_output(x_q, config)
+    theirs = Fxp(x_q * 2.0**-config.fx, dtype=config.fxp_dtype("y"), rounding="around",
+                 overflow="saturate").val
+    assert np.array_equal(ours, np.asarray(theirs, dtype=np.int64))
