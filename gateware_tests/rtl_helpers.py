@@ -98,3 +98,25 @@ def simulate(dut, testbench, vcd: str | None = None) -> None:
             sim.run()
     else:
         sim.run()
+
+
+async def run_job_on_core(ctx, core, a_q, b_q, params, max_cycles: int = 200_000):
+    """Load, start and wait for a job; returns (JobResult, cycles the job took)."""
+    await load_job(ctx, core, a_q, b_q, params)
+    await write_reg(ctx, core.bus, rm.REG_CONTROL, rm.CONTROL_START)
+    await wait_done(ctx, core, max_cycles)
+    status = await read_reg(ctx, core.bus, rm.REG_STATUS)
+    assert status & rm.STATUS_DONE and not status & rm.STATUS_ERROR, rm.decode_status(status)
+    cycles = await read_reg(ctx, core.bus, rm.REG_CYCLES)
+    return await read_result(ctx, core, params), cycles
+
+
+def random_problem(rng, config, params):
+    """A random SPD coupling matrix and bias in codes, scaled to use most of the ranges."""
+    n = params.n_active
+    m = rng.standard_normal((n, n))
+    a = m @ m.T / n + 0.5 * np.eye(n)
+    a /= np.abs(a).max()
+    a_q = np.clip(np.round(a * config.a_max_code), -config.a_max_code, config.a_max_code).astype(np.int64)
+    b_q = rng.integers(-config.b_max_code, config.b_max_code + 1, size=n)
+    return a_q, b_q

@@ -1,17 +1,31 @@
-"""``SPUCore``: the SPU behind its host bus (skeleton: registers and memories, no engine yet)."""
+"""``SPUCore``: the whole SPU behind its host bus.
+
+Data path (one Euler step; ``docs/gateware.md`` has the timing diagram)::
+
+    StepSequencer --(col j, group g)--> A banks (P) + state buffer x[j]
+        --> MacEngine (P lanes) --(one finished row per cycle)--> b[i], generator state[i]
+        --> NoiseStep + CellIntegrator --> new x[i] (other state buffer)
+        --> OutputQuantizer --> SampleAccumulators (sum_y, snapshot -> sum_yy passes)
+"""
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from . import regmap as rm
 from .config import SPUConfig
+from .accumulators import SampleAccumulators
+from .control import StepSequencer
 from .hostbus import HostBusSignature
+from .integrator import CellIntegrator
+from .mac_engine import MacEngine
+from .noise import NoiseStep
+from .output_quantizer import OutputQuantizer
 
-__all__ = ["SPUCore", "CoreBuildError"]
+__all__ = ["SPUCore", "CoreBuildError", "check_buildable"]
 
 
 class CoreBuildError(ValueError):
@@ -55,6 +69,12 @@ class SPUCore(wiring.Component):
             "error": Out(1),
         })
 
+    #: Cycles from the sequencer issuing a column to the MAC engine's first finished row.
+    MAC_LATENCY = 3
+    #: Cycles from issuing a group's last column to writing the new state of its lane-0 row:
+    #: MAC_LATENCY, one for the b / generator-state reads, then the integrator.
+    X_LATENCY = MAC_LATENCY + 1 + CellIntegrator.LATENCY
+
     def elaborate(self, platform):
         cfg = self.config
         m = Module()
@@ -69,17 +89,19 @@ class SPUCore(wiring.Component):
         defaults = {"n_active": n, "samples": 1, "thin": 1}
         for reg, field in rm.JOB_REGISTERS.items():
             lo, hi = rm.job_register_range(field, cfg)
-            job_regs[reg] = (Signal(unsigned(max(1, hi.bit_length())), name=f"job_{field}",
-                                    init=defaults.get(field, 0)), lo, hi)
+            job_regs[field] = (reg, Signal(unsigned(max(1, hi.bit_length())), name=f"job_{field}",
+                                           init=defaults.get(field, 0)), lo, hi)
+        job = {field: sig for field, (_, sig, _, _) in job_regs.items()}
 
         busy = Signal()
         done = Signal()
         aborted = Signal()
+        abort_requested = Signal()
         errors = Signal(16)
-        count = Signal(cfg.max_samples_log2 + 1)
         saturations = Signal(32)
-        steps = Signal(64)
         cycles = Signal(64)
+        result_n = Signal(range(n + 1))      # n_active of the last job (for reads of its sums)
+        result_moments = Signal()
 
         region = bus.addr[rm.REGION_SHIFT:]
         offset = bus.addr[:rm.OFFSET_BITS]
@@ -87,32 +109,46 @@ class SPUCore(wiring.Component):
         col = offset[:row_bits]
         in_matrix = (row < n) & (col < n)
 
-        # --- memories written by the host ------------------------------------------------
+        # --- blocks ----------------------------------------------------------------------
+        m.submodules.sequencer = seq = StepSequencer(cfg, self.X_LATENCY)
+        tag_layout = [("row_base", len(seq.row_base)), ("first_step", 1), ("parity", 1),
+                      ("sampled", 1), ("first_sample", 1), ("sample_buffer", 2)]
+        tag_bits = sum(width for _, width in tag_layout)
+        m.submodules.mac = mac = MacEngine(cfg, tag_bits)
+        m.submodules.noise = noise = NoiseStep()
+        m.submodules.integrator = integrator = CellIntegrator(cfg)
+        m.submodules.quantizer = quantizer = OutputQuantizer(cfg)
+        m.submodules.accumulators = accs = SampleAccumulators(cfg)
+
+        # --- memories --------------------------------------------------------------------
         a_banks = []
         for lane in range(p):
             mem = Memory(shape=cfg.a_bits, depth=rows_per_bank << row_bits, init=[])
             m.submodules[f"a_bank{lane}"] = mem
             a_banks.append((mem.write_port(), mem.read_port()))
-        b_mem = Memory(shape=cfg.b_bits, depth=n, init=[])
-        m.submodules.b_mem = b_mem
+        m.submodules.b_mem = b_mem = Memory(shape=cfg.b_bits, depth=n, init=[])
         b_wr, b_rd = b_mem.write_port(), b_mem.read_port()
-        seed_mem = Memory(shape=128, depth=n, init=[])
-        m.submodules.seed_mem = seed_mem
+        m.submodules.seed_mem = seed_mem = Memory(shape=128, depth=n, init=[])
         seed_wr, seed_rd = seed_mem.write_port(granularity=32), seed_mem.read_port()
+        m.submodules.generator_mem = generator_mem = Memory(shape=128, depth=n, init=[])
+        generator_wr, generator_rd = generator_mem.write_port(), generator_mem.read_port()
+        # Two state buffers: step t reads buffer t mod 2 and writes the other.
+        m.submodules.x_mem = x_mem = Memory(shape=cfg.x_bits, depth=2 << row_bits, init=[])
+        x_wr, x_rd = x_mem.write_port(), x_mem.read_port()
 
         def sign_extends(bits):
             top = bus.w_data[bits - 1:]
             return (top == 0) | (top == (1 << len(top)) - 1)
 
-        bank_of_row = row[:lane_bits] if lane_bits else Const(0)
+        bank_of_row = row[:lane_bits]
         bank_addr = Cat(col, row[lane_bits:])
         write_error = Signal(16)
         read_error = Signal(16)
         control_error = Signal(16)
         set_error = write_error | read_error | control_error
 
-        # --- writes ------------------------------------------------------------------------
-        for lane, (wr, _) in enumerate(a_banks):
+        # --- host writes -----------------------------------------------------------------
+        for wr, _ in a_banks:
             m.d.comb += [wr.addr.eq(bank_addr), wr.data.eq(bus.w_data)]
         m.d.comb += [
             b_wr.addr.eq(offset), b_wr.data.eq(bus.w_data),
@@ -126,7 +162,7 @@ class SPUCore(wiring.Component):
                 m.d.comb += write_error.eq(rm.STATUS_WRITE_WHILE_BUSY)
             with m.Elif(region == rm.REGION_REGS):
                 with m.Switch(offset):
-                    for reg, (sig, lo, hi) in job_regs.items():
+                    for reg, sig, lo, hi in job_regs.values():
                         with m.Case(reg):
                             with m.If((bus.w_data >= lo) & (bus.w_data <= hi)):
                                 m.d.sync += sig.eq(bus.w_data)
@@ -161,37 +197,153 @@ class SPUCore(wiring.Component):
 
         # --- control ---------------------------------------------------------------------
         start = Signal()
+        abort = Signal()
         with m.If(control_write):
-            with m.If(bus.w_data[0]):  # START
+            with m.If(bus.w_data & rm.CONTROL_START):
                 with m.If(busy):
                     m.d.comb += control_error.eq(rm.STATUS_WRITE_WHILE_BUSY)
                 with m.Else():
                     m.d.comb += start.eq(1)
+            m.d.comb += abort.eq(busy & (bus.w_data & rm.CONTROL_ABORT).any())
         with m.If(control_write & (bus.w_data & rm.CONTROL_CLEAR).any()):
             m.d.sync += [errors.eq(0), done.eq(0), aborted.eq(0)]
         with m.Elif(set_error.any()):
             m.d.sync += errors.eq(errors | set_error)
-        # Skeleton engine: a job finishes in the cycle after it starts.
+
+        pipeline_busy = Signal()
         with m.If(start):
-            m.d.sync += [busy.eq(1), done.eq(0), aborted.eq(0), count.eq(0), saturations.eq(0),
-                         steps.eq(0), cycles.eq(0)]
+            m.d.sync += [busy.eq(1), done.eq(0), aborted.eq(0), abort_requested.eq(0),
+                         saturations.eq(0), cycles.eq(0), result_n.eq(job["n_active"]),
+                         result_moments.eq(job["moments"])]
         with m.Elif(busy):
-            m.d.sync += [busy.eq(0), done.eq(1), cycles.eq(cycles + 1)]
+            m.d.sync += cycles.eq(cycles + 1)
+            with m.If(abort):
+                m.d.sync += abort_requested.eq(1)
+            with m.If(~pipeline_busy):
+                m.d.sync += [busy.eq(0), done.eq(1), aborted.eq(abort_requested)]
+
+        # --- step sequencer and MAC lanes (stage S0: addresses, D: data) -------------------
+        m.d.comb += [
+            seq.start.eq(start), seq.abort.eq(abort),
+            seq.n_active.eq(job["n_active"]), seq.burn_in.eq(job["burn_in"]),
+            seq.samples.eq(job["samples"]), seq.thin.eq(job["thin"]),
+            seq.moments.eq(job["moments"]), seq.can_reserve.eq(accs.can_reserve),
+        ]
+        for _, rd in a_banks:
+            m.d.comb += rd.addr.eq(Mux(busy, Cat(seq.col, seq.row_base[lane_bits:]), bank_addr))
+        m.d.comb += x_rd.addr.eq(Cat(seq.col, seq.parity))
+
+        tag = Cat(seq.row_base, seq.first_step, seq.parity, seq.sampled, seq.first_sample,
+                  seq.sample_buffer)
+        d_valid, d_first, d_last, d_first_step = Signal(), Signal(), Signal(), Signal()
+        d_rows = Signal.like(seq.rows)
+        d_tag = Signal(tag_bits)
+        d_capture = Signal(p)
+        m.d.sync += [
+            d_valid.eq(seq.valid), d_first.eq(seq.first_col), d_last.eq(seq.last_col),
+            d_first_step.eq(seq.first_step), d_rows.eq(seq.rows), d_tag.eq(tag),
+            d_capture.eq(Cat(seq.col == seq.row_base + lane for lane in range(p))),
+        ]
+        m.d.comb += [
+            mac.in_valid.eq(d_valid), mac.in_first.eq(d_first), mac.in_last.eq(d_last),
+            mac.in_x.eq(Mux(d_first_step, 0, x_rd.data)),   # every job starts from x = 0
+            mac.in_capture.eq(d_capture), mac.in_rows.eq(d_rows), mac.in_tag.eq(d_tag),
+        ]
+        for lane, (_, rd) in enumerate(a_banks):
+            m.d.comb += mac.in_a[lane].eq(rd.data)
+
+        # --- integrator: I0 reads b and the generator state, I1 steps the generator and
+        # enters the integrator, I3 writes the new state and feeds the accumulators -----------
+        out_tag = {}
+        offset_bits = 0
+        for name, width in tag_layout:
+            out_tag[name] = mac.out_tag[offset_bits:offset_bits + width]
+            offset_bits += width
+        cell = Signal(row_bits)
+        m.d.comb += cell.eq(out_tag["row_base"] + mac.out_lane)
+        m.d.comb += [
+            b_rd.addr.eq(Mux(busy, cell, offset)),
+            seed_rd.addr.eq(Mux(busy, cell, offset[2:])),
+            generator_rd.addr.eq(cell),
+        ]
+        meta_layout = [("cell", row_bits), ("first_step", 1), ("x_buffer", 1), ("sampled", 1),
+                       ("first_sample", 1), ("sample_buffer", 2), ("last_cell", 1)]
+        meta0 = Cat(cell, out_tag["first_step"], ~out_tag["parity"], out_tag["sampled"],
+                    out_tag["first_sample"], out_tag["sample_buffer"],
+                    cell == job["n_active"] - 1)
+        meta = [Signal(len(meta0), name=f"meta_i{k}") for k in (1, 2, 3)]
+        valid = [Signal(name=f"valid_i{k}") for k in (1, 2)]
+        acc1 = Signal(signed(cfg.fine_bits))
+        x_old1 = Signal(signed(cfg.x_bits))
+        m.d.sync += [
+            valid[0].eq(mac.out_valid), meta[0].eq(meta0), acc1.eq(mac.out_sum),
+            x_old1.eq(mac.out_x_old),
+            valid[1].eq(valid[0]), meta[1].eq(meta[0]), meta[2].eq(meta[1]),
+        ]
+
+        def field(value, name):
+            start_bit = 0
+            for f, width in meta_layout:
+                if f == name:
+                    return value[start_bit:start_bit + width]
+                start_bit += width
+            raise KeyError(name)
+
+        m.d.comb += [
+            noise.state.eq(Mux(field(meta[0], "first_step"), seed_rd.data, generator_rd.data)),
+            generator_wr.addr.eq(field(meta[0], "cell")),
+            generator_wr.data.eq(noise.next_state),
+            generator_wr.en.eq(valid[0]),
+            integrator.k.eq(job["k"]), integrator.b_shift.eq(job["b_shift"]),
+            integrator.sigma_q.eq(job["sigma_q"]), integrator.sigma_shift.eq(job["sigma_shift"]),
+            integrator.in_valid.eq(valid[0]), integrator.acc.eq(acc1),
+            integrator.x_old.eq(x_old1), integrator.b.eq(b_rd.data),
+            integrator.gaussian.eq(noise.gaussian),
+        ]
+        assert CellIntegrator.LATENCY == 2, "meta delay line assumes the integrator's latency"
+        out_meta = meta[2]
+        m.d.comb += [
+            x_wr.addr.eq(Cat(field(out_meta, "cell"), field(out_meta, "x_buffer"))),
+            x_wr.data.eq(integrator.x_new),
+            x_wr.en.eq(integrator.out_valid),
+            quantizer.x.eq(integrator.x_new),
+            accs.start.eq(start), accs.n_active.eq(job["n_active"]),
+            accs.moments.eq(job["moments"]),
+            accs.in_valid.eq(integrator.out_valid & field(out_meta, "sampled")),
+            accs.in_cell.eq(field(out_meta, "cell")),
+            accs.in_y.eq(quantizer.y),
+            accs.in_first.eq(field(out_meta, "first_sample")),
+            accs.in_buffer.eq(field(out_meta, "sample_buffer")),
+            accs.in_last_cell.eq(field(out_meta, "last_cell")),
+            accs.reserve.eq(seq.reserve),
+        ]
+        with m.If(integrator.saturated & (saturations != (1 << 32) - 1)):
+            m.d.sync += saturations.eq(saturations + 1)
+        m.d.comb += pipeline_busy.eq(seq.running | d_valid | mac.busy | valid[0] | valid[1]
+                                     | integrator.out_valid | accs.busy)
 
         status = Cat(busy, done, errors.any(), aborted, Const(0, 4), errors[8:])
         m.d.comb += [self.busy.eq(busy), self.done.eq(done), self.error.eq(errors.any())]
 
-        # --- reads: stage 0 decodes and addresses the memories, stage 1 selects, stage 2 acks
-        for _, rd in a_banks:
-            m.d.comb += rd.addr.eq(bank_addr)
-        m.d.comb += [b_rd.addr.eq(offset), seed_rd.addr.eq(offset[2:])]
+        # --- host reads: stage 0 decodes and addresses the memories, stage 1 selects,
+        # stage 2 acknowledges --------------------------------------------------------------
+        m.d.comb += [
+            accs.host_access.eq(~busy),
+            accs.host_sum_y_cell.eq(offset),
+            accs.host_yy_row.eq(row), accs.host_yy_col.eq(col),
+        ]
         s1_valid = Signal()
         s1_region = Signal(8)
         s1_offset = Signal(rm.OFFSET_BITS)
-        s1_bank = Signal(range(p))
+        s1_bank = Signal(max(1, lane_bits))
         s1_ok = Signal()
+        s1_in_result = Signal()
         m.d.sync += [s1_valid.eq(bus.r_stb), s1_region.eq(region), s1_offset.eq(offset),
                      s1_bank.eq(bank_of_row)]
+        has_samples = seq.samples_taken != 0
+        m.d.sync += s1_in_result.eq(has_samples & Mux(
+            region == rm.REGION_SUM_Y, offset < result_n,
+            result_moments & (row <= col) & (col < result_n)))
         read_memory = (region >= rm.REGION_A) & (region <= rm.REGION_SUM_YY)
         with m.If(bus.r_stb):
             with m.If(read_memory & busy):
@@ -208,32 +360,32 @@ class SPUCore(wiring.Component):
 
         info = {
             rm.REG_ID: rm.SPU_ID, rm.REG_VERSION: rm.GATEWARE_VERSION,
-            **{reg: getattr(cfg, field) for reg, field in rm.INFO_REGISTERS.items()},
+            **{reg: getattr(cfg, field_name) for reg, field_name in rm.INFO_REGISTERS.items()},
         }
         reg_value = Signal(64)
         with m.Switch(s1_offset):
             for reg, value in info.items():
                 with m.Case(reg):
                     m.d.comb += reg_value.eq(value)
-            for reg, (sig, _, _) in job_regs.items():
+            for reg, sig, _, _ in job_regs.values():
                 with m.Case(reg):
                     m.d.comb += reg_value.eq(sig)
             with m.Case(rm.REG_STATUS):
                 m.d.comb += reg_value.eq(status)
             with m.Case(rm.REG_COUNT):
-                m.d.comb += reg_value.eq(count)
+                m.d.comb += reg_value.eq(seq.samples_taken)
             with m.Case(rm.REG_SATURATIONS):
                 m.d.comb += reg_value.eq(saturations)
             with m.Case(rm.REG_STEPS):
-                m.d.comb += reg_value.eq(steps)
+                m.d.comb += reg_value.eq(seq.steps)
             with m.Case(rm.REG_CYCLES):
                 m.d.comb += reg_value.eq(cycles)
 
         a_value = Signal(cfg.a_bits)
-        with m.Switch(s1_bank):
-            for lane, (_, rd) in enumerate(a_banks):
-                with m.Case(lane):
-                    m.d.comb += a_value.eq(rd.data)
+        m.d.comb += a_value.eq(a_banks[0][1].data)
+        for lane, (_, rd) in enumerate(a_banks[1:], start=1):
+            with m.If(s1_bank == lane):
+                m.d.comb += a_value.eq(rd.data)
         seed_word = seed_rd.data.word_select(s1_offset[:2], 32)
         read_value = Signal(64)
         with m.Switch(s1_region):
@@ -245,5 +397,9 @@ class SPUCore(wiring.Component):
                 m.d.comb += read_value.eq(b_rd.data.as_signed())
             with m.Case(rm.REGION_SEEDS):
                 m.d.comb += read_value.eq(seed_word)
+            with m.Case(rm.REGION_SUM_Y):
+                m.d.comb += read_value.eq(Mux(s1_in_result, accs.host_sum_y, 0))
+            with m.Case(rm.REGION_SUM_YY):
+                m.d.comb += read_value.eq(Mux(s1_in_result, accs.host_sum_yy, 0))
         m.d.sync += [bus.r_ack.eq(s1_valid), bus.r_data.eq(Mux(s1_valid & s1_ok, read_value, 0))]
         return m

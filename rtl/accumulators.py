@@ -1,0 +1,217 @@
+"""Sample accumulators: sum_y (one adder) and the upper triangle of sum_y y^T (P lanes)."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from .config import SPUConfig
+
+__all__ = ["SampleAccumulators"]
+
+#: Snapshot buffers of y: a sample's second moments are accumulated from its own snapshot while
+#: the following steps run and write later snapshots.
+Y_BUFFERS = 4
+
+
+class SampleAccumulators(wiring.Component):
+    """The sample accumulators of the SPU.
+
+    **First moments.** Each sampled cell's output code y_i enters on ``in_*`` (one per cycle,
+    from the integrator); ``sum_y[i] += y_i`` is a read-modify-write of a memory of N words
+    (``sum_x_bits`` wide) with one adder. The job's first sample writes y_i instead of adding, so
+    nothing has to be cleared at start.
+
+    **Second moments** (``moments`` on). The sampled y are also written to one of
+    :data:`Y_BUFFERS` snapshot buffers. When a sample's last cell has arrived, a *moment pass*
+    over that snapshot adds ``y_i * y_j`` to ``sum_yy[i, j]`` for all i <= j < n_active, with its
+    own P multipliers (out_bits x out_bits): lane l owns rows i = g*P + l (bank l of the
+    ``sum_yy`` memory, word ``((i >> log2 P) << row_bits) | j``), y_j is broadcast for
+    j = g*P ... n_active-1 and lane l works when i <= j. A pass takes
+    ``sum_g (n - g*P) + 3 ~ n**2 / (2P) + n/2 + 3`` cycles, about half an Euler step, so passes
+    keep up with sampling at any thinning; the step sequencer only waits (``can_reserve``) when all
+    snapshot buffers hold samples whose pass has not finished.
+
+    Parameters
+    ----------
+    config : SPUConfig
+
+    Members
+    -------
+    start : In(1)
+        A job starts: forget outstanding passes, the next pass is the job's first.
+    n_active : In(range(N + 1)), moments : In(1)
+        Job registers, constant during a job.
+    in_valid : In(1)
+        A sampled cell's output code arrives.
+    in_cell : In(row_bits)
+        Its index i.
+    in_y : In(signed(out_bits))
+        Its output code y_i, Q1.fy.
+    in_first : In(1)
+        It belongs to the job's first sample (write instead of add).
+    in_buffer : In(range(4))
+        The snapshot buffer of its sample (sample index mod 4).
+    in_last_cell : In(1)
+        It is the sample's last cell (i = n_active - 1): its moment pass may start.
+    reserve : In(1)
+        The sequencer starts a sampled step (moments on): a snapshot buffer is taken until that
+        sample's pass has finished.
+    can_reserve : Out(1)
+        A snapshot buffer is free.
+    busy : Out(1)
+        An update or a pass is in progress or pending.
+    host_access : In(1)
+        The host owns the read ports (the core is idle).
+    host_sum_y_cell : In(row_bits)
+        Cell whose sum_y the host reads; the value is on ``host_sum_y`` one cycle later.
+    host_sum_y : Out(signed(sum_x_bits))
+    host_yy_row, host_yy_col : In(row_bits)
+        (i, j) of the sum_yy entry the host reads; the value is on ``host_sum_yy`` one cycle later.
+    host_sum_yy : Out(signed(sum_xx_bits))
+    """
+
+    def __init__(self, config: SPUConfig):
+        self.config = config
+        n = config.n
+        super().__init__({
+            "start": In(1),
+            "n_active": In(range(n + 1)),
+            "moments": In(1),
+            "in_valid": In(1),
+            "in_cell": In(config.log2_n),
+            "in_y": In(signed(config.out_bits)),
+            "in_first": In(1),
+            "in_buffer": In(range(Y_BUFFERS)),
+            "in_last_cell": In(1),
+            "reserve": In(1),
+            "can_reserve": Out(1),
+            "busy": Out(1),
+            "host_access": In(1),
+            "host_sum_y_cell": In(config.log2_n),
+            "host_sum_y": Out(signed(config.sum_x_bits)),
+            "host_yy_row": In(config.log2_n),
+            "host_yy_col": In(config.log2_n),
+            "host_sum_yy": Out(signed(config.sum_xx_bits)),
+        })
+
+    def elaborate(self, platform):
+        cfg = self.config
+        n, p = cfg.n, cfg.lanes
+        row_bits = cfg.log2_n
+        lane_bits = p.bit_length() - 1
+        m = Module()
+
+        # --- first moments ----------------------------------------------------------------
+        m.submodules.sum_y = sum_y = Memory(shape=signed(cfg.sum_x_bits), depth=n, init=[])
+        sum_y_rd, sum_y_wr = sum_y.read_port(), sum_y.write_port()
+        r1_valid, r1_first = Signal(), Signal()
+        r1_cell = Signal(row_bits)
+        r1_y = Signal(signed(cfg.out_bits))
+        m.d.sync += [r1_valid.eq(self.in_valid), r1_first.eq(self.in_first),
+                     r1_cell.eq(self.in_cell), r1_y.eq(self.in_y)]
+        m.d.comb += [
+            sum_y_rd.addr.eq(Mux(self.host_access, self.host_sum_y_cell, self.in_cell)),
+            sum_y_wr.addr.eq(r1_cell),
+            sum_y_wr.data.eq(Mux(r1_first, 0, sum_y_rd.data) + r1_y),
+            sum_y_wr.en.eq(r1_valid),
+            self.host_sum_y.eq(sum_y_rd.data),
+        ]
+
+        # --- snapshot buffers -------------------------------------------------------------
+        m.submodules.y_buffers = y_buffers = Memory(
+            shape=signed(cfg.out_bits), depth=Y_BUFFERS << row_bits, init=[])
+        y_wr, y_rd = y_buffers.write_port(), y_buffers.read_port()
+        m.d.comb += [
+            y_wr.addr.eq(Cat(self.in_cell, self.in_buffer)),
+            y_wr.data.eq(self.in_y),
+            y_wr.en.eq(self.in_valid & self.moments),
+        ]
+
+        # --- moment passes ----------------------------------------------------------------
+        outstanding = Signal(range(Y_BUFFERS + 1))   # reserved snapshots whose pass is not done
+        pending = Signal(range(Y_BUFFERS + 1))       # complete snapshots whose pass has not begun
+        first_pass = Signal()
+        buffer = Signal(range(Y_BUFFERS))
+        running = Signal()
+        row_base = Signal(range(n + p))
+        col = Signal(row_bits)
+        m1_valid, m1_last = Signal(), Signal()
+        m1_row_base = Signal.like(row_base)
+        m1_col = Signal.like(col)
+        m2_last = Signal()
+        m2_addr = Signal(range(((n + p - 1) // p) << row_bits))
+        m2_en = Signal(p)
+
+        banks = []
+        for l in range(p):
+            mem = Memory(shape=signed(cfg.sum_xx_bits), depth=((n + p - 1) // p) << row_bits, init=[])
+            m.submodules[f"sum_yy_bank{l}"] = mem
+            banks.append((mem.read_port(), mem.write_port()))
+
+        pass_done = m2_last
+        pass_begins = ~running & (pending != 0) & ~m1_valid & ~m2_last & ~m2_en.any()
+        trigger = self.in_valid & self.in_last_cell & self.moments
+        m.d.sync += pending.eq(pending + trigger - pass_begins)
+        m.d.sync += outstanding.eq(outstanding + self.reserve - pass_done)
+        m.d.comb += self.can_reserve.eq(outstanding < Y_BUFFERS)
+
+        last_group = row_base + p >= self.n_active
+        last_col = col == self.n_active - 1
+        with m.If(pass_begins):
+            m.d.sync += [running.eq(1), row_base.eq(0), col.eq(0)]
+        with m.Elif(running):
+            with m.If(last_col):
+                with m.If(last_group):
+                    m.d.sync += running.eq(0)
+                with m.Else():
+                    m.d.sync += [row_base.eq(row_base + p), col.eq(row_base + p)]
+            with m.Else():
+                m.d.sync += col.eq(col + 1)
+        with m.If(pass_done):
+            m.d.sync += [first_pass.eq(0), buffer.eq(buffer + 1)]
+        with m.If(self.start):
+            m.d.sync += [outstanding.eq(0), pending.eq(0), first_pass.eq(1), buffer.eq(0),
+                         running.eq(0)]
+
+        group = row_base[lane_bits:]
+        host_group = self.host_yy_row[lane_bits:]
+        m.d.comb += y_rd.addr.eq(Cat(col, buffer))
+        for rd, _ in banks:
+            m.d.comb += rd.addr.eq(Mux(self.host_access,
+                                       Cat(self.host_yy_col, host_group),
+                                       Cat(col, group)))
+        m.d.sync += [m1_valid.eq(running), m1_last.eq(running & last_col & last_group),
+                     m1_row_base.eq(row_base), m1_col.eq(col)]
+
+        # M1: products from the snapshot; M2: write old + product (the first pass writes).
+        y_col = y_rd.data
+        m.d.sync += [m2_last.eq(m1_last), m2_addr.eq(Cat(m1_col, m1_row_base[lane_bits:]))]
+        for l, (rd, wr) in enumerate(banks):
+            row = m1_row_base + l
+            diagonal = row == m1_col
+            y_row = Signal(signed(cfg.out_bits), name=f"y_row{l}")
+            with m.If(m1_valid & diagonal):
+                m.d.sync += y_row.eq(y_col)
+            product = Signal(signed(2 * cfg.out_bits), name=f"yy_product{l}")
+            old = Signal(signed(cfg.sum_xx_bits), name=f"yy_old{l}")
+            m.d.sync += [
+                product.eq(Mux(diagonal, y_col, y_row) * y_col),
+                old.eq(rd.data),
+                m2_en[l].eq(m1_valid & (row <= m1_col) & (row < self.n_active)),
+            ]
+            m.d.comb += [wr.addr.eq(m2_addr), wr.data.eq(Mux(first_pass, 0, old) + product),
+                         wr.en.eq(m2_en[l])]
+
+        host_bank = Signal(max(1, lane_bits))
+        m.d.sync += host_bank.eq(self.host_yy_row[:lane_bits])
+        m.d.comb += self.host_sum_yy.eq(banks[0][0].data)
+        for l, (rd, _) in enumerate(banks[1:], start=1):
+            with m.If(host_bank == l):
+                m.d.comb += self.host_sum_yy.eq(rd.data)
+
+        m.d.comb += self.busy.eq(r1_valid | (outstanding != 0) | (pending != 0) | running
+                                 | m1_valid | m2_en.any() | m2_last)
+        return m
