@@ -189,6 +189,8 @@ class JobResult:
 
 
 SATURATION_COUNTER_MAX = (1 << 32) - 1
+#: Steps between calls of the ``progress`` callback of :meth:`GoldenSPU.run`.
+PROGRESS_STEPS = 256
 
 
 class GoldenSPU:
@@ -270,13 +272,23 @@ class GoldenSPU:
         chunk = int(min(1024, max(1, 2 ** (53 - 2 * config.fy))))
         buffer = np.empty((self.chains, chunk, n), dtype=np.float64)
         filled = 0
-        for _ in range(p.burn_in):
+        # progress() hears about every PROGRESS_STEPS steps, so that a caller can stop a long
+        # job (by raising from it) within that many steps, burn-in and thinning included.
+        unreported = 0
+
+        def advance():
+            nonlocal unreported
             self.step()
-        if progress and p.burn_in:
-            progress(p.burn_in)
+            unreported += 1
+            if progress and unreported == PROGRESS_STEPS:
+                progress(unreported)
+                unreported = 0
+
+        for _ in range(p.burn_in):
+            advance()
         for s in range(p.samples):
             for _ in range(p.thin):
-                self.step()
+                advance()
             y = quantize_output(self.x_q, config)
             sum_y += y
             if sum_yy is not None:
@@ -286,10 +298,8 @@ class GoldenSPU:
                     block = buffer[:, :filled, :]
                     sum_yy += np.matmul(block.transpose(0, 2, 1), block).astype(np.int64)
                     filled = 0
-            if progress and (s + 1) % 256 == 0:
-                progress(256 * p.thin)
-        if progress and p.samples % 256:
-            progress((p.samples % 256) * p.thin)
+        if progress and unreported:
+            progress(unreported)
         iu = np.triu_indices(n)
         return [
             JobResult(
