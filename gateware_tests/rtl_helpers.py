@@ -88,10 +88,12 @@ async def read_result(ctx, core, params) -> JobResult:
     )
 
 
-def simulate(dut, testbench, vcd: str | None = None) -> None:
-    """Run ``testbench(ctx)`` against ``dut`` with a 1 MHz sync clock."""
+def simulate(dut, testbench, vcd: str | None = None, clock: bool = True) -> None:
+    """Run ``testbench(ctx)`` against ``dut`` with a 1 MHz sync clock (none for a purely
+    combinational ``dut``)."""
     sim = Simulator(dut)
-    sim.add_clock(1e-6)
+    if clock:
+        sim.add_clock(1e-6)
     sim.add_testbench(testbench)
     if vcd:
         with sim.write_vcd(vcd):
@@ -120,3 +122,24 @@ def random_problem(rng, config, params):
     a_q = np.clip(np.round(a * config.a_max_code), -config.a_max_code, config.a_max_code).astype(np.int64)
     b_q = rng.integers(-config.b_max_code, config.b_max_code + 1, size=n)
     return a_q, b_q
+
+
+async def measure_step_cycles(ctx, core, a_q, b_q, params, extra_steps: int = 4) -> float:
+    """Clock cycles per Euler step in steady state: two jobs that differ only by
+    ``extra_steps`` burn-in steps; the difference of their CYCLES over extra_steps."""
+    _, cycles_short = await run_job_on_core(ctx, core, a_q, b_q, params)
+    await write_reg(ctx, core.bus, rm.REG_BURN_IN, params.burn_in + extra_steps)
+    await write_reg(ctx, core.bus, rm.REG_CONTROL, rm.CONTROL_START)
+    await wait_done(ctx, core, 10_000_000)
+    cycles_long = await read_reg(ctx, core.bus, rm.REG_CYCLES)
+    return (cycles_long - cycles_short) / extra_steps
+
+
+async def measure_sample_cycles(ctx, core, a_q, b_q, params, extra_samples: int = 4) -> float:
+    """Clock cycles per sample in steady state (thin steps each, moments as in ``params``)."""
+    _, cycles_short = await run_job_on_core(ctx, core, a_q, b_q, params)
+    await write_reg(ctx, core.bus, rm.REG_SAMPLES, params.samples + extra_samples)
+    await write_reg(ctx, core.bus, rm.REG_CONTROL, rm.CONTROL_START)
+    await wait_done(ctx, core, 10_000_000)
+    cycles_long = await read_reg(ctx, core.bus, rm.REG_CYCLES)
+    return (cycles_long - cycles_short) / extra_samples

@@ -75,6 +75,14 @@ class SPUCore(wiring.Component):
     #: MAC_LATENCY, one for the b / generator-state reads, then the integrator.
     X_LATENCY = MAC_LATENCY + 1 + CellIntegrator.LATENCY
 
+    def step_cycles(self, n_active: int) -> int:
+        """Clock cycles per Euler step in steady state (no sampling stalls): ceil(n/P) groups of
+        n columns, plus the idle gap that lets the last group's new states be written before
+        the next step reads them: ``G*n + max(0, X_LATENCY - (G-1)*P)``, G = ceil(n/P)."""
+        p = self.config.lanes
+        groups = -(-n_active // p)
+        return groups * n_active + max(0, self.X_LATENCY - (groups - 1) * p)
+
     def elaborate(self, platform):
         cfg = self.config
         m = Module()
