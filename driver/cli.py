@@ -15,6 +15,8 @@ import sys
 SUBCOMMANDS = {
     "demo": ("thermospu.driver.demo", "solve a linear system and invert a matrix on the SPU, "
                                       "printing the error against the exact answer"),
+    "costmodel": ("thermospu.host_kfac.costmodel_cli", "predicted per-step cost of K-FAC, "
+                  "thermodynamic K-FAC on an SPU and Adam: speedup table, exponents, crossover"),
 }
 
 
