@@ -25,7 +25,7 @@ from .mac_engine import MacEngine
 from .noise import NoiseStep
 from .output_quantizer import OutputQuantizer
 
-__all__ = ["SPUCore", "CoreBuildError", "check_buildable"]
+__all__ = ["SPUCore", "CoreBuildError", "check_buildable", "step_cycles"]
 
 
 class CoreBuildError(ValueError):
@@ -41,6 +41,15 @@ def check_buildable(config: SPUConfig) -> None:
         raise CoreBuildError(
             f"lanes={p} is not a power of two: row i of A lives in bank i mod P, which the "
             f"gateware decodes from the low bits of i; use lanes in {{1, 2, 4, 8, ...}}")
+
+
+def step_cycles(config: SPUConfig, n_active: int) -> int:
+    """Clock cycles per Euler step in steady state (no sampling stalls): ceil(n/P) groups of
+    n columns, plus the idle gap that lets the last group's new states be written before the
+    next step reads them: ``G*n + max(0, X_LATENCY - (G-1)*P)``, G = ceil(n/P)."""
+    p = config.lanes
+    groups = -(-n_active // p)
+    return groups * n_active + max(0, SPUCore.X_LATENCY - (groups - 1) * p)
 
 
 class SPUCore(wiring.Component):
@@ -76,12 +85,8 @@ class SPUCore(wiring.Component):
     X_LATENCY = MAC_LATENCY + 1 + CellIntegrator.LATENCY
 
     def step_cycles(self, n_active: int) -> int:
-        """Clock cycles per Euler step in steady state (no sampling stalls): ceil(n/P) groups of
-        n columns, plus the idle gap that lets the last group's new states be written before
-        the next step reads them: ``G*n + max(0, X_LATENCY - (G-1)*P)``, G = ceil(n/P)."""
-        p = self.config.lanes
-        groups = -(-n_active // p)
-        return groups * n_active + max(0, self.X_LATENCY - (groups - 1) * p)
+        """Clock cycles per Euler step of this core; see :func:`step_cycles`."""
+        return step_cycles(self.config, n_active)
 
     def elaborate(self, platform):
         cfg = self.config

@@ -20,7 +20,8 @@ class CellIntegrator(wiring.Component):
     A new cell may enter every cycle; its result leaves :attr:`LATENCY` cycles later. The first
     stage registers the bias shift and the noise product (the one multiplier, sigma_bits x 11),
     the second adds, rounds (half up, by the arithmetic shift), adds the old state and clamps.
-    All intermediate widths follow :attr:`SPUConfig.fine_bits`, which is proven not to wrap.
+    Intermediate sums are :attr:`fine_width` bits (``fine_bits``, or more when the noise term
+    needs it), so nothing wraps.
 
     Parameters
     ----------
@@ -54,6 +55,11 @@ class CellIntegrator(wiring.Component):
     def __init__(self, config: SPUConfig):
         self.config = config
         sigma_shift_max = JobParams(1, 0, 0, 0, 0, 0, 1).sigma_shift_max(config)
+        # config.fine_bits bounds the coupling and bias terms; when sigma_shift_max clips at 0
+        # the noise term alone, |sigma_q * g| < 2**(sigma_bits + 9), can be wider (a spec
+        # question, docs/gateware.md), so the sum is made wide enough for both.
+        self.fine_width = max(config.fine_bits,
+                              config.sigma_bits + GAUSSIAN_BITS + sigma_shift_max + 1) + 1
         super().__init__({
             "k": In(unsigned(K_MAX.bit_length())),
             "b_shift": In(range(config.b_shift_max + 1)),
@@ -72,11 +78,11 @@ class CellIntegrator(wiring.Component):
     def elaborate(self, platform):
         cfg = self.config
         m = Module()
-        fine_bits = cfg.fine_bits
+        fine_bits = self.fine_width
         # Stage 1: bias alignment and the noise product.
         bias = Signal(signed(fine_bits))
         noise = Signal(signed(cfg.sigma_bits + GAUSSIAN_BITS + 1))
-        acc = Signal(signed(fine_bits))
+        acc = Signal(signed(cfg.fine_bits))
         x_old = Signal(signed(cfg.x_bits))
         valid = Signal()
         m.d.sync += [
@@ -86,8 +92,8 @@ class CellIntegrator(wiring.Component):
             acc.eq(self.acc),
             x_old.eq(self.x_old),
         ]
-        # Stage 2: the fine sum never exceeds fine_bits (config.fine_bits); adding the rounding
-        # constant 2**(fa+k-1) may, so the rounding sum is kept wider.
+        # Stage 2: the fine sum fits fine_width; adding the rounding constant 2**(fa+k-1) may
+        # not, so the rounding sum is kept wider.
         fine = Signal(signed(fine_bits))
         m.d.comb += fine.eq(bias - acc + (noise << self.sigma_shift))
         shift = Signal(range(cfg.fa + K_MAX + 1))

@@ -1,0 +1,59 @@
+"""Cycles per Euler step of SPUCore, measured in the Amaranth simulator through CYCLES.
+
+The measured steady-state period must equal the documented model ``SPUCore.step_cycles``
+(G*n + max(0, X_LATENCY - (G-1)*P), G = ceil(n/P)), stay within ceil(n**2/P) + X_LATENCY when
+P divides n, and second-moment accumulation must not slow sampling at thinning 1 or 4.
+The full table (N up to 32, utilization) is bench/bench_cycles.py -> docs/cycles.md."""
+
+import math
+
+import numpy as np
+import pytest
+
+from thermospu.rtl.config import JobParams, SPUConfig
+from thermospu.rtl.core import SPUCore, step_cycles
+
+from rtl_helpers import measure_sample_cycles, random_problem, simulate
+
+
+def measure(n, lanes, n_active, moments, thin):
+    cfg = SPUConfig(n=n, lanes=lanes, a_bits=8, b_bits=10, x_bits=12, out_bits=8, sigma_bits=6,
+                    max_samples_log2=10)
+    core = SPUCore(cfg)
+    params = JobParams(n_active=n_active, k=3, b_shift=0, sigma_q=5, sigma_shift=0, burn_in=0,
+                       samples=2, thin=thin, moments=moments, seed=1)
+    a_q, b_q = random_problem(np.random.default_rng(n), cfg, params)
+    out = {}
+
+    async def tb(ctx):
+        out["per_sample"] = await measure_sample_cycles(ctx, core, a_q, b_q, params, extra_samples=2)
+
+    simulate(core, tb)
+    return core, out["per_sample"] / thin
+
+
+CASES = [(4, 1, 4), (4, 4, 4), (8, 2, 8), (8, 8, 8), (8, 4, 5), (16, 4, 16), (16, 8, 16),
+         (16, 16, 16)]
+
+
+@pytest.mark.parametrize("n,lanes,n_active", CASES)
+@pytest.mark.parametrize("moments,thin", [(False, 1), (True, 1), (True, 4)])
+def test_step_cycles_match_model(n, lanes, n_active, moments, thin):
+    core, per_step = measure(n, lanes, n_active, moments, thin)
+    assert per_step == core.step_cycles(n_active)
+    if n_active % lanes == 0:
+        assert per_step <= math.ceil(n_active**2 / lanes) + SPUCore.X_LATENCY
+    print(f"N={n} P={lanes} n={n_active} moments={moments} thin={thin}: {per_step} cycles/step, "
+          f"utilization {n_active**2 / (lanes * per_step):.1%}")
+
+
+@pytest.mark.parametrize("lanes", [1, 2, 4, 8])
+def test_utilization_at_least_90_percent_at_n16(lanes):
+    assert 16**2 / (lanes * step_cycles(SPUConfig(n=16, lanes=lanes), 16)) >= 0.9
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lanes", [1, 4, 8, 16, 32])
+def test_step_cycles_n32(lanes):
+    core, per_step = measure(32, lanes, 32, True, 1)
+    assert per_step == core.step_cycles(32)
