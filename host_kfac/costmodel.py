@@ -329,6 +329,10 @@ class AnalogSPU:
     cells: int | None = _param(None, "cells", "assumed: as many as the widest factor (the "
                                "paper's 'sufficient hardware parallelism'); a factor wider than "
                                "this runs digitally", 1, 1 << 24, integer=True, optional=True)
+    max_rows: int | None = _param(None, "rows", "assumed unbounded; only used with raw factors "
+                                  "(thermo_kfac_step(raw_factors=True)), where each factor is an "
+                                  "analog crossbar of rows x n elements", 1, 1 << 30,
+                                  integer=True, optional=True)
     devices: int = _param(1, "SPUs", "assumed: one SPU; layers and solves spread over several",
                           1, 1 << 16, integer=True)
     tau_relax_s: float = _param(1e-6, "s", "order of the RC time constants of the 8-cell analog "
@@ -369,6 +373,12 @@ class AnalogSPU:
         """Host link plus DAC programming of n*n coupling codes (s)."""
         dacs = max(1.0, self.dac_channels_per_cell * n)
         return self.transfer_s(n * n, self.dac_bits) + math.ceil(n * n / dacs) / self.dac_rate_hz
+
+    def load_rows_s(self, rows: int, n: int) -> float:
+        """Host link plus DAC programming of a rows x n activation (or output-gradient) matrix
+        whose Gram matrix is the factor (s)."""
+        dacs = max(1.0, self.dac_channels_per_cell * n)
+        return self.transfer_s(rows * n, self.dac_bits) + math.ceil(rows * n / dacs) / self.dac_rate_hz
 
     def load_vector_s(self, n: int) -> float:
         """DAC time of one right-hand side of n codes from the SPU's buffer (s); the host sends
@@ -649,7 +659,7 @@ def kfac_step(workload: Workload, hw: DigitalHardware, schedule: KFACSchedule = 
 def thermo_kfac_step(workload: Workload, hw: DigitalHardware, spu: AnalogSPU,
                      schedule: KFACSchedule = KFACSchedule(),
                      accuracy: SolverAccuracy = SolverAccuracy(), *, method: int = 2,
-                     backprop: bool = True) -> PhaseCosts:
+                     raw_factors: bool = False, backprop: bool = True) -> PhaseCosts:
     """Thermodynamic K-FAC with the SPU doing the inversions (``method=1``) or the solves
     (``method=2``).
 
@@ -661,21 +671,34 @@ def thermo_kfac_step(workload: Workload, hw: DigitalHardware, spu: AnalogSPU,
     host keeps only the factors. SPU jobs of one step run one after another on each of
     ``spu.devices`` SPUs, spread evenly; host and SPU do not overlap (conservative). A layer
     with a factor wider than ``spu.cells`` runs digital K-FAC instead (noted).
+
+    ``raw_factors`` (Method 2 only): instead of building A and G on the host, send the batch's
+    activations and output gradients (rows x a and rows x g) every ``factor_interval`` steps and
+    let the SPU couple through their Gram matrices (no moving average then, and no factor held
+    on the host). A layer with more rows than ``spu.max_rows`` builds its factors digitally
+    (noted).
     """
     if method not in (1, 2):
         raise CostModelError(f"method must be 1 (inversion) or 2 (linear solves), got {method!r}")
-    costs = PhaseCosts(f"thermo-m{method}", {}, 0.0)
+    if raw_factors and method != 2:
+        raise CostModelError("raw_factors is modelled for Method 2 only")
+    costs = PhaseCosts(f"thermo-m{method}{'-raw' if raw_factors else ''}", {}, 0.0)
     b = hw.bytes_per_element
     spu_phases: dict[str, float] = {}
-    fallback = 0
+    fallback = too_many_rows = 0
     for layer in workload.layers:
         if backprop:
             _forward_backward(hw, layer, costs)
-        _factors(hw, layer, schedule, costs)
         _elementwise_update(hw, layer, costs, 4, 5)
         a, g = layer.a, layer.g
+        raw = raw_factors and (spu.max_rows is None or layer.rows <= spu.max_rows)
+        too_many_rows += raw_factors and not raw
+        if not raw:
+            _factors(hw, layer, schedule, costs)
         if not (spu.fits(a) and spu.fits(g)):
             fallback += 1
+            if raw:
+                _factors(hw, layer, schedule, costs)
             _digital_layer(hw, layer, schedule, costs)
             continue
         if method == 1:
@@ -693,8 +716,9 @@ def thermo_kfac_step(workload: Workload, hw: DigitalHardware, spu: AnalogSPU,
             costs.memory_bytes += 2 * (a * a + g * g) * b
         else:
             for n in (a, g):
-                spu_phases["load"] = spu_phases.get("load", 0.0) + \
-                    spu.load_matrix_s(n) / schedule.inverse_interval
+                load = (spu.load_rows_s(layer.rows, n) / schedule.factor_interval if raw
+                        else spu.load_matrix_s(n) / schedule.inverse_interval)
+                spu_phases["load"] = spu_phases.get("load", 0.0) + load
             for n, right_hand_sides in ((g, a), (a, g)):
                 job = spu_solve_seconds(spu, n, accuracy)
                 for phase in ("rhs_dac", "burn_in", "sampling"):
@@ -702,13 +726,17 @@ def thermo_kfac_step(workload: Workload, hw: DigitalHardware, spu: AnalogSPU,
                 # the layer's right-hand sides in, its solutions out: one transfer each way
                 spu_phases["link"] = spu_phases.get("link", 0.0) + \
                     spu.transfer_s(a * g, spu.dac_bits) + spu.transfer_s(a * g, 8 * spu.moment_bytes)
-            costs.memory_bytes += (a * a + g * g) * b
+            if not raw:
+                costs.memory_bytes += (a * a + g * g) * b
         costs.memory_bytes += layer.parameters * b       # momentum buffer
     for phase, seconds in spu_phases.items():
         costs.add(f"spu_{phase}", seconds / spu.devices)
     if fallback:
         costs.notes.append(f"{fallback} of {len(workload.layers)} layers exceed "
                            f"{spu.cells} cells and run digital K-FAC")
+    if too_many_rows:
+        costs.notes.append(f"{too_many_rows} of {len(workload.layers)} layers have more than "
+                           f"{spu.max_rows} rows and build their factors digitally")
     return costs
 
 
@@ -716,7 +744,8 @@ def all_optimizers(workload: Workload, hw: DigitalHardware, spu: AnalogSPU,
                    schedule: KFACSchedule = KFACSchedule(),
                    accuracy: SolverAccuracy = SolverAccuracy(), *,
                    backprop: bool = True) -> dict[str, PhaseCosts]:
-    """Per-step costs of Adam, SGD, digital K-FAC and thermodynamic K-FAC Methods 1 and 2."""
+    """Per-step costs of Adam, SGD, digital K-FAC and thermodynamic K-FAC Methods 1 and 2
+    (Method 2 also with raw factors: ``"thermo-m2-raw"``)."""
     return {
         "adam": adam_step(workload, hw, backprop=backprop),
         "sgd": sgd_step(workload, hw, backprop=backprop),
@@ -725,6 +754,8 @@ def all_optimizers(workload: Workload, hw: DigitalHardware, spu: AnalogSPU,
                                       backprop=backprop),
         "thermo-m2": thermo_kfac_step(workload, hw, spu, schedule, accuracy, method=2,
                                       backprop=backprop),
+        "thermo-m2-raw": thermo_kfac_step(workload, hw, spu, schedule, accuracy, method=2,
+                                          raw_factors=True, backprop=backprop),
     }
 
 
@@ -738,7 +769,7 @@ ANALYTIC_EXPONENTS = {
     ("thermo-m1", "spu_sampling"): 1, ("thermo-m1", "spu_load"): 2,
     ("thermo-m2", "spu_burn_in"): 1, ("thermo-m2", "spu_sampling"): 1,
     ("thermo-m2", "spu_rhs_dac"): 1, ("thermo-m2", "spu_load"): 2, ("thermo-m2", "spu_link"): 2,
-    ("thermo-m2", "total"): 2,
+    ("thermo-m2", "total"): 2, ("thermo-m2-raw", "spu_load"): 1, ("thermo-m2-raw", "total"): 2,
 }
 
 
@@ -805,19 +836,19 @@ ANALOG_SPU_PROJECTED = AnalogSPU(name="analog SPU (projected)")
 ANALOG_SPU_WHATIF = AnalogSPU(name="analog SPU (what-if: 1 ns cells)", tau_relax_s=1e-9,
                               source="what-if, assumed")
 
-#: Our iCE40 emulation (N = 32 cells, P = 8 lanes, 36 MHz; UART link assumed at 3 Mbaud 8N1).
+#: Our iCE40 emulation on the iCEBreaker (N = 32 cells, P = 8 lanes, 36 MHz, UART 3 Mbaud).
 FPGA_ICE40_EMULATION = EmulatedSPU(name="FPGA emulation, iCE40 (N=32, P=8, 36 MHz)", cells=32,
                                    clock_hz=36e6, lanes=8, dac_bits=16, adc_bits=16,
                                    link_bytes_per_s=3e5, link_latency_s=1e-3,
-                                   source="the iCE40 build's targets (N, P, clock) and 16-bit "
-                                          "codes; UART at 3 Mbaud 8N1 and 1 ms turnaround assumed")
+                                   source="boards/icebreaker.py: N=32, P=8, 36 MHz, 16-bit codes, "
+                                          "UART 3 Mbaud 8N1; 1 ms turnaround assumed")
 
-#: Our ECP5 emulation (N = 128 cells, P = 64 lanes, 100 MHz; UART link assumed at 3 Mbaud 8N1).
+#: Our ECP5 emulation on the ULX3S (N = 128 cells, P = 64 lanes, 100 MHz, UART 3 Mbaud).
 FPGA_ECP5_EMULATION = EmulatedSPU(name="FPGA emulation, ECP5 (N=128, P=64, 100 MHz)", cells=128,
-                                  clock_hz=100e6, lanes=64, dac_bits=16, adc_bits=16,
+                                  clock_hz=100e6, lanes=64, dac_bits=18, adc_bits=16,
                                   link_bytes_per_s=3e5, link_latency_s=1e-3,
-                                  source="the ECP5 build's targets (N, P, clock) and 16-bit "
-                                         "codes; UART at 3 Mbaud 8N1 and 1 ms turnaround assumed")
+                                  source="boards/ulx3s.py: N=128, P=64, 100 MHz, 18-bit codes, "
+                                         "UART 3 Mbaud 8N1; 1 ms turnaround assumed")
 
 
 def profile_rows(profiles: Iterable) -> list[tuple[str, str, str, str]]:

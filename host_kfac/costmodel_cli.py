@@ -89,19 +89,23 @@ def speedup_section(p: dict, workloads: list, spu_key: str) -> list[str]:
     rows = []
     for w in workloads:
         c = cm.all_optimizers(w, p["digital"], spu, p["schedule"], p["accuracy"])
-        adam, kfac, m1, m2 = c["adam"], c["kfac"], c["thermo-m1"], c["thermo-m2"]
+        adam, kfac, m1, m2, raw = (c[k] for k in ("adam", "kfac", "thermo-m1", "thermo-m2",
+                                                 "thermo-m2-raw"))
+        crossbar = max(layer.rows * max(layer.a, layer.g) for layer in w.layers)
         rows.append([w.name, _ms(adam.total_s), _ms(kfac.total_s), _ms(m1.total_s),
-                     _ms(m2.total_s), _x(kfac.total_s / m1.total_s),
-                     _x(kfac.total_s / m2.total_s),
-                     _x(kfac.optimizer_s / m2.optimizer_s), _x(adam.total_s / m2.total_s),
-                     f"{kfac.memory_bytes / 1e6:.0f} / {m2.memory_bytes / 1e6:.0f}"])
-        notes = sorted(set(m1.notes + m2.notes))
+                     _ms(m2.total_s), _ms(raw.total_s), _x(kfac.total_s / m1.total_s),
+                     _x(kfac.total_s / m2.total_s), _x(kfac.optimizer_s / m2.optimizer_s),
+                     _x(kfac.total_s / raw.total_s), _x(adam.total_s / m2.total_s),
+                     f"{kfac.memory_bytes / 1e6:.0f} / {m2.memory_bytes / 1e6:.0f} / "
+                     f"{raw.memory_bytes / 1e6:.0f}", f"{crossbar:.2g}"])
+        notes = sorted(set(m1.notes + m2.notes + raw.notes))
         if notes:
             rows[-1][0] += " (" + "; ".join(notes) + ")"
     return [f"### {spu.name}", ""] + _table(
         ["workload", "Adam (ms)", "K-FAC (ms)", "thermo M1 (ms)", "thermo M2 (ms)",
-         "M1 vs K-FAC", "M2 vs K-FAC", "M2 vs K-FAC, optimizer only", "M2 vs Adam",
-         "optimizer memory K-FAC / M2 (MB)"], rows) + [""]
+         "M2 raw factors (ms)", "M1 vs K-FAC", "M2 vs K-FAC", "M2 vs K-FAC, optimizer only",
+         "M2 raw vs K-FAC", "M2 vs Adam", "optimizer memory K-FAC / M2 / M2 raw (MB)",
+         "raw-factor crossbar (elements)"], rows) + [""]
 
 
 def sweep_costs(p: dict, spu, widths) -> dict[str, list[float]]:
@@ -123,7 +127,7 @@ def exponent_section(p: dict) -> list[str]:
     near = sweep_costs(p, p["spu"], practical)
     far = sweep_costs(p, p["spu"], asymptotic)
     rows = []
-    for name in ("adam", "kfac", "thermo-m1", "thermo-m2"):
+    for name in ("adam", "kfac", "thermo-m1", "thermo-m2", "thermo-m2-raw"):
         rows.append([name, f"{cm.fit_exponent(practical, near[name]):.2f}",
                      f"{cm.fit_exponent(asymptotic, far[name]):.2f}",
                      str(cm.ANALYTIC_EXPONENTS[(name, 'total')])])

@@ -225,3 +225,19 @@ def test_calibrated_profile_file_loads():
                     "(run bench/bench_costmodel_calibration.py)")
     hw = cm.DigitalHardware(**json.loads(path.read_text()))
     assert hw.matmul_flops_per_s > hw.eigh_flops_per_s
+
+
+def test_raw_factors_skip_host_factors_and_respect_max_rows():
+    w = cm.Workload("two", (cm.Layer(256, 256, 1024, name="small"),
+                            cm.Layer(256, 256, 8192, name="many-rows")))
+    built = cm.thermo_kfac_step(w, GPU, SPU, method=2)
+    raw = cm.thermo_kfac_step(w, GPU, SPU, method=2, raw_factors=True)
+    assert "factors" not in raw.seconds and raw.seconds["spu_load"] > built.seconds["spu_load"]
+    assert raw.memory_bytes < built.memory_bytes
+    limited = cm.thermo_kfac_step(w, GPU, dataclasses.replace(SPU, max_rows=4096), method=2,
+                                  raw_factors=True)
+    assert limited.notes == ["1 of 2 layers have more than 4096 rows and build their factors "
+                             "digitally"]
+    assert 0 < limited.seconds["factors"] < built.seconds["factors"]
+    with pytest.raises(cm.CostModelError, match="Method 2 only"):
+        cm.thermo_kfac_step(w, GPU, SPU, method=1, raw_factors=True)
