@@ -78,7 +78,9 @@ def accuracy_rows(sample_counts, problems):
     for label, bits, corrected in variants:
         dev = open_device("model", n=64, a_bits=bits, b_bits=bits, out_bits=bits,
                           discretization_correction=corrected)
-        for samples in sample_counts:
+        # The correction's effect is a bias, visible at 10^4 samples already: the uncorrected
+        # variants skip the (long) largest sample count.
+        for samples in sample_counts if corrected else sample_counts[:2]:
             solve_err, inv_err, steps = [], [], 0
             for seed, (A, b) in enumerate(problems):
                 if corrected:     # the correction only concerns the inverse
