@@ -22,26 +22,27 @@ def reference(cfg, params, acc, x_old, b, g):
 
 
 def run_cells(cfg, params, cells):
+    """Feed one cell per cycle: b and g first, acc and x_old PREPARE_LATENCY cycles later."""
     dut = CellIntegrator(cfg)
     outputs = []
+    lag = dut.PREPARE_LATENCY
 
     async def tb(ctx):
         for name in ("k", "b_shift", "sigma_q", "sigma_shift"):
             ctx.set(getattr(dut, name), getattr(params, name))
-        pending = list(cells) + [None] * dut.LATENCY
-        for cell in pending:
-            if cell is None:
-                ctx.set(dut.in_valid, 0)
-            else:
-                acc, x_old, b, g = cell
+        for t in range(len(cells) + lag):
+            if t < len(cells):
+                _, _, b, g = cells[t]
+                ctx.set(dut.b, b)
+                ctx.set(dut.gaussian, g)
+            if t >= lag:
+                acc, x_old, _, _ = cells[t - lag]
                 ctx.set(dut.in_valid, 1)
                 ctx.set(dut.acc, acc)
                 ctx.set(dut.x_old, x_old)
-                ctx.set(dut.b, b)
-                ctx.set(dut.gaussian, g)
-            await ctx.tick()
-            if ctx.get(dut.out_valid):
+                assert ctx.get(dut.out_valid)
                 outputs.append((ctx.get(dut.x_new), bool(ctx.get(dut.saturated))))
+            await ctx.tick()
 
     simulate(dut, tb)
     return outputs

@@ -69,7 +69,14 @@ class SPUCore(wiring.Component):
     """
 
     def __init__(self, config: SPUConfig):
-        check_buildable(config)
+        try:
+            check_buildable(config)
+        except ValueError:
+            self._MustUse__silence = True   # a refused core is not an unused one
+            raise
+        except TypeError:
+            self._MustUse__silence = True
+            raise
         self.config = config
         super().__init__({
             "bus": In(HostBusSignature()),
@@ -80,9 +87,10 @@ class SPUCore(wiring.Component):
 
     #: Cycles from the sequencer issuing a column to the MAC engine's first finished row.
     MAC_LATENCY = 3
-    #: Cycles from issuing a group's last column to writing the new state of its lane-0 row:
-    #: MAC_LATENCY, one for the b / generator-state reads, then the integrator.
-    X_LATENCY = MAC_LATENCY + 1 + CellIntegrator.LATENCY
+    #: Cycles from issuing a group's last column to the first cycle in which the new state of
+    #: its lane-0 row can be read back: the integrator's terms are prepared while the sum is
+    #: computed and the new state is written in the cycle the sum leaves the MAC engine.
+    X_LATENCY = MAC_LATENCY
 
     def step_cycles(self, n_active: int) -> int:
         """Clock cycles per Euler step of this core; see :func:`step_cycles`."""
@@ -265,75 +273,87 @@ class SPUCore(wiring.Component):
         for lane, (_, rd) in enumerate(a_banks):
             m.d.comb += mac.in_a[lane].eq(rd.data)
 
-        # --- integrator: I0 reads b and the generator state, I1 steps the generator and
-        # enters the integrator, I3 writes the new state and feeds the accumulators -----------
-        out_tag = {}
-        offset_bits = 0
-        for name, width in tag_layout:
-            out_tag[name] = mac.out_tag[offset_bits:offset_bits + width]
-            offset_bits += width
-        cell = Signal(row_bits)
-        m.d.comb += cell.eq(out_tag["row_base"] + mac.out_lane)
+        # --- integrator. Prefetch: from the cycle a group's last column is issued, one cell
+        # per cycle (row base + lane) has b and its generator state read; the next cycle steps
+        # the generator and enters b and g into the integrator's prepare stages, so that they
+        # are ready when the hand-off register presents the cell's coupling sum; the new state
+        # is written in that same cycle. -----------------------------------------------------
+        prefetch_valid = Signal()
+        prefetch_cell = Signal(row_bits)
+        prefetch_first_step = Signal()
+        prefetch_next = Signal(row_bits)
+        prefetch_left = Signal(range(p + 1))
+        prefetch_group_first_step = Signal()
+        with m.If(seq.valid & seq.last_col):
+            m.d.comb += [prefetch_valid.eq(1), prefetch_cell.eq(seq.row_base),
+                         prefetch_first_step.eq(seq.first_step)]
+            m.d.sync += [prefetch_next.eq(seq.row_base + 1), prefetch_left.eq(seq.rows - 1),
+                         prefetch_group_first_step.eq(seq.first_step)]
+        with m.Elif(prefetch_left != 0):
+            m.d.comb += [prefetch_valid.eq(1), prefetch_cell.eq(prefetch_next),
+                         prefetch_first_step.eq(prefetch_group_first_step)]
+            m.d.sync += [prefetch_next.eq(prefetch_next + 1), prefetch_left.eq(prefetch_left - 1)]
         m.d.comb += [
-            b_rd.addr.eq(Mux(busy, cell, offset)),
-            seed_rd.addr.eq(Mux(busy, cell, offset[2:])),
-            generator_rd.addr.eq(cell),
+            b_rd.addr.eq(Mux(busy, prefetch_cell, offset)),
+            seed_rd.addr.eq(Mux(busy, prefetch_cell, offset[2:])),
+            generator_rd.addr.eq(prefetch_cell),
         ]
-        meta_layout = [("cell", row_bits), ("first_step", 1), ("x_buffer", 1), ("sampled", 1),
-                       ("first_sample", 1), ("sample_buffer", 2), ("last_cell", 1)]
-        meta0 = Cat(cell, out_tag["first_step"], ~out_tag["parity"], out_tag["sampled"],
-                    out_tag["first_sample"], out_tag["sample_buffer"],
-                    cell == job["n_active"] - 1)
-        meta = [Signal(len(meta0), name=f"meta_i{k}") for k in (1, 2, 3)]
-        valid = [Signal(name=f"valid_i{k}") for k in (1, 2)]
-        acc1 = Signal(signed(cfg.fine_bits))
-        x_old1 = Signal(signed(cfg.x_bits))
-        m.d.sync += [
-            valid[0].eq(mac.out_valid), meta[0].eq(meta0), acc1.eq(mac.out_sum),
-            x_old1.eq(mac.out_x_old),
-            valid[1].eq(valid[0]), meta[1].eq(meta[0]), meta[2].eq(meta[1]),
-        ]
-
-        def field(value, name):
-            start_bit = 0
-            for f, width in meta_layout:
-                if f == name:
-                    return value[start_bit:start_bit + width]
-                start_bit += width
-            raise KeyError(name)
-
+        stepped_valid, stepped_first_step = Signal(), Signal()
+        stepped_cell = Signal(row_bits)
+        m.d.sync += [stepped_valid.eq(prefetch_valid), stepped_cell.eq(prefetch_cell),
+                     stepped_first_step.eq(prefetch_first_step)]
         m.d.comb += [
-            noise.state.eq(Mux(field(meta[0], "first_step"), seed_rd.data, generator_rd.data)),
-            generator_wr.addr.eq(field(meta[0], "cell")),
+            noise.state.eq(Mux(stepped_first_step, seed_rd.data, generator_rd.data)),
+            generator_wr.addr.eq(stepped_cell),
             generator_wr.data.eq(noise.next_state),
-            generator_wr.en.eq(valid[0]),
+            generator_wr.en.eq(stepped_valid),
             integrator.k.eq(job["k"]), integrator.b_shift.eq(job["b_shift"]),
             integrator.sigma_q.eq(job["sigma_q"]), integrator.sigma_shift.eq(job["sigma_shift"]),
-            integrator.in_valid.eq(valid[0]), integrator.acc.eq(acc1),
-            integrator.x_old.eq(x_old1), integrator.b.eq(b_rd.data),
-            integrator.gaussian.eq(noise.gaussian),
+            integrator.b.eq(b_rd.data), integrator.gaussian.eq(noise.gaussian),
         ]
-        assert CellIntegrator.LATENCY == 2, "meta delay line assumes the integrator's latency"
-        out_meta = meta[2]
+        assert self.MAC_LATENCY - 1 == CellIntegrator.PREPARE_LATENCY, \
+            "the prefetch starts with the last column's issue, the sum leaves MAC_LATENCY later"
+
+        out_tag = {}
+        tag_offset = 0
+        for name, width in tag_layout:
+            out_tag[name] = mac.out_tag[tag_offset:tag_offset + width]
+            tag_offset += width
+        cell = Signal(row_bits)
         m.d.comb += [
-            x_wr.addr.eq(Cat(field(out_meta, "cell"), field(out_meta, "x_buffer"))),
+            cell.eq(out_tag["row_base"] + mac.out_lane),
+            integrator.in_valid.eq(mac.out_valid),
+            integrator.acc.eq(mac.out_sum),
+            integrator.x_old.eq(mac.out_x_old),
+            x_wr.addr.eq(Cat(cell, ~out_tag["parity"])),
             x_wr.data.eq(integrator.x_new),
             x_wr.en.eq(integrator.out_valid),
-            quantizer.x.eq(integrator.x_new),
-            accs.start.eq(start), accs.n_active.eq(job["n_active"]),
-            accs.moments.eq(job["moments"]),
-            accs.in_valid.eq(integrator.out_valid & field(out_meta, "sampled")),
-            accs.in_cell.eq(field(out_meta, "cell")),
-            accs.in_y.eq(quantizer.y),
-            accs.in_first.eq(field(out_meta, "first_sample")),
-            accs.in_buffer.eq(field(out_meta, "sample_buffer")),
-            accs.in_last_cell.eq(field(out_meta, "last_cell")),
-            accs.reserve.eq(seq.reserve),
         ]
         with m.If(integrator.saturated & (saturations != (1 << 32) - 1)):
             m.d.sync += saturations.eq(saturations + 1)
-        m.d.comb += pipeline_busy.eq(seq.running | d_valid | mac.busy | valid[0] | valid[1]
-                                     | integrator.out_valid | accs.busy)
+
+        # --- sampled states to the accumulators (registered) ---------------------------------
+        sample_valid, sample_first, sample_last_cell = Signal(), Signal(), Signal()
+        sample_cell = Signal(row_bits)
+        sample_buffer = Signal(2)
+        sample_x = Signal(signed(cfg.x_bits))
+        m.d.sync += [
+            sample_valid.eq(integrator.out_valid & out_tag["sampled"]),
+            sample_first.eq(out_tag["first_sample"]),
+            sample_last_cell.eq(cell == job["n_active"] - 1),
+            sample_cell.eq(cell), sample_buffer.eq(out_tag["sample_buffer"]),
+            sample_x.eq(integrator.x_new),
+        ]
+        m.d.comb += [
+            quantizer.x.eq(sample_x),
+            accs.start.eq(start), accs.n_active.eq(job["n_active"]),
+            accs.moments.eq(job["moments"]),
+            accs.in_valid.eq(sample_valid), accs.in_cell.eq(sample_cell),
+            accs.in_y.eq(quantizer.y), accs.in_first.eq(sample_first),
+            accs.in_buffer.eq(sample_buffer), accs.in_last_cell.eq(sample_last_cell),
+            accs.reserve.eq(seq.reserve),
+        ]
+        m.d.comb += pipeline_busy.eq(seq.running | d_valid | mac.busy | sample_valid | accs.busy)
 
         status = Cat(busy, done, errors.any(), aborted, Const(0, 4), errors[8:])
         m.d.comb += [self.busy.eq(busy), self.done.eq(done), self.error.eq(errors.any())]

@@ -17,11 +17,14 @@ class CellIntegrator(wiring.Component):
     ``fine = (b << b_shift) - acc + ((sigma_q * g) << sigma_shift)`` and ``S = fa + k``: the
     golden model's update of one cell (``rtl/golden.py``), bit for bit.
 
-    A new cell may enter every cycle; its result leaves :attr:`LATENCY` cycles later. The first
+    The terms that do not depend on the coupling sum are prepared ahead: a cell's ``b`` and
+    ``gaussian`` enter :attr:`PREPARE_LATENCY` cycles before its ``acc`` and ``x_old``; the first
     stage registers the bias shift and the noise product (the one multiplier, sigma_bits x 11),
-    the second adds, rounds (half up, by the arithmetic shift), adds the old state and clamps.
-    Intermediate sums are :attr:`fine_width` bits (``fine_bits``, or more when the noise term
-    needs it), so nothing wraps.
+    the second adds them and the rounding constant. When ``acc`` arrives the rest (subtract,
+    shift, add the old state, clamp) is combinational, so the new state can be written in the
+    cycle the coupling sum is ready -- this latency is what a step waits for when all rows fit
+    one group. A cell may enter every cycle. Intermediate sums are :attr:`fine_width` bits
+    (``fine_bits``, or more when the noise term needs it), so nothing wraps.
 
     Parameters
     ----------
@@ -31,26 +34,26 @@ class CellIntegrator(wiring.Component):
     -------
     k, b_shift, sigma_q, sigma_shift : In(unsigned)
         Job registers (held constant during a job), in the ranges of ``JobParams.validate``.
+    b : In(signed(b_bits))
+        The cell's bias code (prepare stage).
+    gaussian : In(signed(11))
+        The cell's noise draw g for this step, in [-510, 510] (prepare stage).
     in_valid : In(1)
-        A cell enters this cycle.
+        The cell's coupling sum arrives, PREPARE_LATENCY cycles after its b and g.
     acc : In(signed(fine_bits))
         Its coupling sum ``sum_j a_q[i, j] * x_q[j]`` (exact integer, units 2**-(fa+fx)).
     x_old : In(signed(x_bits))
         Its state before the step, Q1.fx.
-    b : In(signed(b_bits))
-        Its bias code.
-    gaussian : In(signed(11))
-        Its noise draw g for this step, in [-510, 510].
     out_valid : Out(1)
-        The cell that entered ``LATENCY`` cycles ago leaves.
+        Equal to ``in_valid`` (combinational).
     x_new : Out(signed(x_bits))
-        Its new state, Q1.fx, clamped to [-2**fx, 2**fx - 1].
+        Its new state, Q1.fx, clamped to [-2**fx, 2**fx - 1] (combinational).
     saturated : Out(1)
         The update was clamped at a rail (counts towards SATURATIONS).
     """
 
-    #: Cycles from ``in_valid`` to ``out_valid``.
-    LATENCY = 2
+    #: Cycles from ``b``/``gaussian`` to the same cell's ``acc``/``x_old``.
+    PREPARE_LATENCY = 2
 
     def __init__(self, config: SPUConfig):
         self.config = config
@@ -65,11 +68,11 @@ class CellIntegrator(wiring.Component):
             "b_shift": In(range(config.b_shift_max + 1)),
             "sigma_q": In(unsigned(config.sigma_bits)),
             "sigma_shift": In(range(sigma_shift_max + 1)),
+            "b": In(signed(config.b_bits)),
+            "gaussian": In(signed(GAUSSIAN_BITS)),
             "in_valid": In(1),
             "acc": In(signed(config.fine_bits)),
             "x_old": In(signed(config.x_bits)),
-            "b": In(signed(config.b_bits)),
-            "gaussian": In(signed(GAUSSIAN_BITS)),
             "out_valid": Out(1),
             "x_new": Out(signed(config.x_bits)),
             "saturated": Out(1),
@@ -79,37 +82,30 @@ class CellIntegrator(wiring.Component):
         cfg = self.config
         m = Module()
         fine_bits = self.fine_width
-        # Stage 1: bias alignment and the noise product.
+        # The rounding constant 2**(fa+k-1) is folded into the prepared term, which may then
+        # exceed fine_width: the prepared and rounding sums are kept wider.
+        round_bits = max(fine_bits, cfg.fa + K_MAX) + 2
+        # Prepare stage 1: bias alignment and the noise product.
         bias = Signal(signed(fine_bits))
         noise = Signal(signed(cfg.sigma_bits + GAUSSIAN_BITS + 1))
-        acc = Signal(signed(cfg.fine_bits))
-        x_old = Signal(signed(cfg.x_bits))
-        valid = Signal()
-        m.d.sync += [
-            valid.eq(self.in_valid),
-            bias.eq(self.b << self.b_shift),
-            noise.eq(self.sigma_q * self.gaussian),
-            acc.eq(self.acc),
-            x_old.eq(self.x_old),
-        ]
-        # Stage 2: the fine sum fits fine_width; adding the rounding constant 2**(fa+k-1) may
-        # not, so the rounding sum is kept wider.
-        fine = Signal(signed(fine_bits))
-        m.d.comb += fine.eq(bias - acc + (noise << self.sigma_shift))
-        shift = Signal(range(cfg.fa + K_MAX + 1))
-        m.d.comb += shift.eq(cfg.fa + self.k)
+        m.d.sync += [bias.eq(self.b << self.b_shift), noise.eq(self.sigma_q * self.gaussian)]
+        # Prepare stage 2: bias + noise + rounding constant.
         half_shift = Signal(range(cfg.fa + K_MAX))
         m.d.comb += half_shift.eq(cfg.fa - 1 + self.k)
-        round_bits = max(fine_bits, cfg.fa + K_MAX) + 2
+        prepared = Signal(signed(round_bits))
+        m.d.sync += prepared.eq(bias + (noise << self.sigma_shift) + (Const(1, 1) << half_shift))
+        # Update: subtract the coupling sum, round (arithmetic shift), add, clamp.
+        shift = Signal(range(cfg.fa + K_MAX + 1))
+        m.d.comb += shift.eq(cfg.fa + self.k)
         rounded = Signal(signed(round_bits))
-        m.d.comb += rounded.eq((fine + (Const(1, 1) << half_shift)) >> shift)
+        m.d.comb += rounded.eq((prepared - self.acc) >> shift)
         total = Signal(signed(round_bits + 1))
-        m.d.comb += total.eq(x_old + rounded)
+        m.d.comb += total.eq(self.x_old + rounded)
         high = total > cfg.x_max_code
         low = total < cfg.x_min_code
-        m.d.sync += [
-            self.out_valid.eq(valid),
+        m.d.comb += [
+            self.out_valid.eq(self.in_valid),
             self.x_new.eq(Mux(high, cfg.x_max_code, Mux(low, cfg.x_min_code, total))),
-            self.saturated.eq(valid & (high | low)),
+            self.saturated.eq(self.in_valid & (high | low)),
         ]
         return m
