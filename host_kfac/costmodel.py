@@ -106,7 +106,7 @@ def parameter_table(obj) -> list[tuple[str, str, str, str]]:
     for one changed through :func:`with_overrides`."""
     rows = []
     for f in dataclasses.fields(obj):
-        if "unit" in f.metadata:
+        if "unit" in f.metadata and f.name not in getattr(obj, "unused_parameters", ()):
             value = getattr(obj, f.name)
             if f.name in obj.overridden:
                 source = "set by the user"
@@ -141,7 +141,8 @@ def parse_quantity(text: str, unit: str) -> float:
         for prefix, scale in _SI_PREFIX.items():
             if suffix == prefix + unit:
                 return value * scale
-    raise CostModelError(f"unit {suffix!r} of {text!r} is not {unit!r} (with an optional SI prefix)")
+    raise CostModelError(f"unit {suffix!r} of {text!r} is not {unit!r} "
+                         f"(with an optional SI prefix)")
 
 
 def with_overrides(obj, overrides: dict):
@@ -164,7 +165,7 @@ def with_overrides(obj, overrides: dict):
     return dataclasses.replace(obj, **changes, overridden=overridden)
 
 
-# --- workloads ---------------------------------------------------------------------------------
+# --- workloads ------------------------------------------------------------------------------------
 
 @dataclasses.dataclass(frozen=True)
 class Layer:
@@ -281,7 +282,7 @@ WORKLOADS = {
 }
 
 
-# --- hardware -----------------------------------------------------------------------------------
+# --- hardware -------------------------------------------------------------------------------------
 
 @dataclasses.dataclass(frozen=True)
 class DigitalHardware:
@@ -320,7 +321,8 @@ class AnalogSPU:
 
     A job loads an n x n coupling matrix through the host link and the DACs, lets the cells
     relax for ``burn_in_tau`` slowest-mode relaxation times, then digitizes the state every
-    ``dt`` = the slower of the ADC conversion and the moment accumulation (:meth:`sample_interval_s`).
+    ``dt`` = the slower of the ADC conversion and the moment accumulation
+    (:meth:`sample_interval_s`).
     """
 
     name: str = "analog SPU"
@@ -353,7 +355,9 @@ class AnalogSPU:
     link_bytes_per_s: float = _param(25e9, "B/s", "PCIe 4.0 x16 (31.5 GB/s) at ~80 % efficiency, "
                                      "assumed", 1e3, 1e13)
     link_latency_s: float = _param(2e-6, "s", "assumed: one PCIe round trip", 0.0, 1.0)
-    moment_bytes: int = _param(8, "B", "64-bit accumulators, as thermospu's", 1, 16, integer=True)
+    max_samples_log2: int = _param(24, "1", "as thermospu's SPUConfig: accumulators of "
+                                   "adc_bits + 24 (sum y) and 2 adc_bits + 24 (sum y y^T) bits",
+                                   1, 40, integer=True)
 
     def __post_init__(self):
         _validate(self)
@@ -378,7 +382,8 @@ class AnalogSPU:
         """Host link plus DAC programming of a rows x n activation (or output-gradient) matrix
         whose Gram matrix is the factor (s)."""
         dacs = max(1.0, self.dac_channels_per_cell * n)
-        return self.transfer_s(rows * n, self.dac_bits) + math.ceil(rows * n / dacs) / self.dac_rate_hz
+        return (self.transfer_s(rows * n, self.dac_bits)
+                + math.ceil(rows * n / dacs) / self.dac_rate_hz)
 
     def load_vector_s(self, n: int) -> float:
         """DAC time of one right-hand side of n codes from the SPU's buffer (s); the host sends
@@ -393,9 +398,15 @@ class AnalogSPU:
         adc = math.ceil(n / adcs) / self.adc_rate_hz
         return max(adc, 1.0 / self.accumulator_rate_hz) if moments else adc
 
+    @property
+    def sum_bits(self) -> int:
+        """Width of a first-moment accumulator (bits), as rtl/config.py's sum_x_bits."""
+        return self.adc_bits + self.max_samples_log2
+
     def read_moments_s(self, n: int) -> float:
         """Host link time of n first and n*(n+1)/2 second moments (s)."""
-        return self.transfer_s(n + n * (n + 1) / 2, 8 * self.moment_bytes)
+        return (self.transfer_s(n, self.sum_bits)
+                + self.transfer_s(n * (n + 1) / 2, 2 * self.adc_bits + self.max_samples_log2))
 
 
 
@@ -413,12 +424,15 @@ class EmulatedSPU(AnalogSPU):
     """
 
     name: str = "FPGA emulation"
+    #: AnalogSPU parameters that an emulation does not use (its timing comes from the clock).
+    unused_parameters = ("tau_relax_s", "dac_rate_hz", "dac_channels_per_cell", "adc_rate_hz",
+                         "adc_channels_per_cell", "accumulator_rate_hz", "max_rows")
     clock_hz: float = _param(36e6, "Hz", "target clock of the iCE40 build (assumed)", 1e3, 1e10)
     lanes: int = _param(8, "lanes", "multiply-accumulate lanes P of the iCE40 build", 1, 1 << 20,
                         integer=True)
     overhead_cycles: float = _param(8, "cycles", "assumed per-step pipeline overhead", 0, 1e6)
-    steps_per_s: float | None = _param(None, "steps/s", "measured by the boards work when "
-                                       "present (docs/boards.md), else from the clock",
+    steps_per_s: float | None = _param(None, "steps/s", "measured by bench/bench_boards.py when "
+                                       "present (docs/boards_bench.md), else from the clock",
                                        1.0, 1e12, optional=True)
     steps_per_time_unit: float = _param(1.5, "steps", "our driver picks h = 2**-k with "
                                         "h * lambda_max in (1/2, 1], i.e. 1 to 2 steps per "
@@ -555,7 +569,7 @@ def spu_solve_seconds(spu: AnalogSPU, n: int, acc: SolverAccuracy) -> dict:
             "sampling": sampling, "samples": samples}
 
 
-# --- per-step costs ---------------------------------------------------------------------------------
+# --- per-step costs -------------------------------------------------------------------------------
 
 @dataclasses.dataclass
 class PhaseCosts:
@@ -725,7 +739,7 @@ def thermo_kfac_step(workload: Workload, hw: DigitalHardware, spu: AnalogSPU,
                     spu_phases[phase] = spu_phases.get(phase, 0.0) + right_hand_sides * job[phase]
                 # the layer's right-hand sides in, its solutions out: one transfer each way
                 spu_phases["link"] = spu_phases.get("link", 0.0) + \
-                    spu.transfer_s(a * g, spu.dac_bits) + spu.transfer_s(a * g, 8 * spu.moment_bytes)
+                    spu.transfer_s(a * g, spu.dac_bits) + spu.transfer_s(a * g, spu.sum_bits)
             if not raw:
                 costs.memory_bytes += (a * a + g * g) * b
         costs.memory_bytes += layer.parameters * b       # momentum buffer
@@ -759,7 +773,7 @@ def all_optimizers(workload: Workload, hw: DigitalHardware, spu: AnalogSPU,
     }
 
 
-# --- asymptotics -------------------------------------------------------------------------------------
+# --- asymptotics ----------------------------------------------------------------------------------
 
 #: Exponent p of each per-step cost ~ n**p at fixed rows, intervals and hardware (width sweep).
 ANALYTIC_EXPONENTS = {
@@ -815,7 +829,7 @@ def crossover_width(hw: DigitalHardware, spu: AnalogSPU, schedule: KFACSchedule 
     return float(high)
 
 
-# --- hardware profiles ---------------------------------------------------------------------------------
+# --- hardware profiles ----------------------------------------------------------------------------
 
 #: A GPU of the A100 class: the defaults of :class:`DigitalHardware` (datasheet peak and bandwidth,
 #: assumed efficiencies and latencies).
@@ -823,10 +837,13 @@ GPU_A100 = DigitalHardware(name="GPU (A100-class, FP32)")
 
 #: This machine's 2-core CPU with torch 2.13 float32, fitted by bench/bench_costmodel_calibration.py
 #: (docs/costmodel_calibration.md); rerun the bench and pass --calibration to use fresh numbers.
-CPU_THIS_MACHINE = DigitalHardware(name="this CPU (2 cores, torch float32, measured)",
-                                   matmul_flops_per_s=1e11, inverse_flops_per_s=3e10,
-                                   eigh_flops_per_s=5e9, memory_bytes_per_s=1e10,
-                                   op_latency_s=1e-5, bytes_per_element=4)
+CPU_THIS_MACHINE = DigitalHardware(name="this CPU (2 threads, torch float32, measured)",
+                                   matmul_flops_per_s=1.96e11, inverse_flops_per_s=3.0e10,
+                                   eigh_flops_per_s=6.3e10, memory_bytes_per_s=7.2e10,
+                                   op_latency_s=2.5e-6, factorization_latency_s=3.6e-5,
+                                   bytes_per_element=4,
+                                   source="measured by bench/bench_costmodel_calibration.py "
+                                          "on 2026-11-27 (shared machine, load ~10)")
 
 #: The projected analog SPU (defaults of :class:`AnalogSPU`).
 ANALOG_SPU_PROJECTED = AnalogSPU(name="analog SPU (projected)")
@@ -838,16 +855,18 @@ ANALOG_SPU_WHATIF = AnalogSPU(name="analog SPU (what-if: 1 ns cells)", tau_relax
 
 #: Our iCE40 emulation on the iCEBreaker (N = 32 cells, P = 8 lanes, 36 MHz, UART 3 Mbaud).
 FPGA_ICE40_EMULATION = EmulatedSPU(name="FPGA emulation, iCE40 (N=32, P=8, 36 MHz)", cells=32,
-                                   clock_hz=36e6, lanes=8, dac_bits=16, adc_bits=16,
+                                   clock_hz=36e6, lanes=8, dac_bits=16, adc_bits=12,
                                    link_bytes_per_s=3e5, link_latency_s=1e-3,
-                                   source="boards/icebreaker.py: N=32, P=8, 36 MHz, 16-bit codes, "
+                                   source="boards/icebreaker.py: N=32, P=8, 36 MHz, a_bits=16, "
+                                          "out_bits=12, "
                                           "UART 3 Mbaud 8N1; 1 ms turnaround assumed")
 
 #: Our ECP5 emulation on the ULX3S (N = 128 cells, P = 64 lanes, 100 MHz, UART 3 Mbaud).
 FPGA_ECP5_EMULATION = EmulatedSPU(name="FPGA emulation, ECP5 (N=128, P=64, 100 MHz)", cells=128,
                                   clock_hz=100e6, lanes=64, dac_bits=18, adc_bits=16,
                                   link_bytes_per_s=3e5, link_latency_s=1e-3,
-                                  source="boards/ulx3s.py: N=128, P=64, 100 MHz, 18-bit codes, "
+                                  source="boards/ulx3s.py: N=128, P=64, 100 MHz, a_bits=18, "
+                                         "out_bits=16, "
                                          "UART 3 Mbaud 8N1; 1 ms turnaround assumed")
 
 

@@ -192,8 +192,8 @@ def parameter_section(p: dict) -> list[str]:
     lines = []
     for key in SCOPES:
         profile = p[key]
-        title = getattr(profile, "name", key)
-        lines += [f"### {key}: {title}", ""] + _table(
+        title = f"{key}: {profile.name}" if hasattr(profile, "name") else key
+        lines += [f"### {title}", ""] + _table(
             ["parameter", "value", "unit", "source of the default"],
             [list(r) for r in cm.parameter_table(profile)], "llll") + [""]
     return lines
