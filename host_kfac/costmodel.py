@@ -414,7 +414,8 @@ class AnalogSPU:
 class EmulatedSPU(AnalogSPU):
     """A digital (FPGA) emulation of the SPU, like thermospu's gateware.
 
-    Each Euler step costs ``ceil(cells**2 / lanes) + overhead_cycles`` clock cycles, or
+    Each Euler step costs ``G n + max(0, x_latency_cycles - (G - 1) lanes)`` clock cycles with
+    ``G = ceil(n / lanes)`` (the SPUCore's schedule, measured in docs/cycles.md), or
     ``1 / steps_per_s`` when the boards measured it; the fastest mode relaxes in
     ``steps_per_time_unit`` steps. Matrices and
     results travel over the board's host link; a sample is one step.
@@ -430,7 +431,8 @@ class EmulatedSPU(AnalogSPU):
     clock_hz: float = _param(36e6, "Hz", "target clock of the iCE40 build (assumed)", 1e3, 1e10)
     lanes: int = _param(8, "lanes", "multiply-accumulate lanes P of the iCE40 build", 1, 1 << 20,
                         integer=True)
-    overhead_cycles: float = _param(8, "cycles", "assumed per-step pipeline overhead", 0, 1e6)
+    x_latency_cycles: int = _param(6, "cycles", "SPUCore's state-update latency, docs/cycles.md "
+                                   "(bench/bench_cycles.py)", 0, 1 << 20, integer=True)
     steps_per_s: float | None = _param(None, "steps/s", "measured by bench/bench_boards.py when "
                                        "present (docs/boards_bench.md), else from the clock",
                                        1.0, 1e12, optional=True)
@@ -439,18 +441,20 @@ class EmulatedSPU(AnalogSPU):
                                         "relaxation time of the fastest mode", 1.0, 1e9)
     scale_to_width: bool = True
 
-    def _cycles_per_step(self, n: int) -> float:
+    def cycles_per_step(self, n: int) -> int:
+        """Clock cycles of one Euler step of an n-cell problem (all ``cells`` on the board)."""
         cells = n if self.scale_to_width or self.cells is None else self.cells
-        return math.ceil(cells * cells / self.lanes) + self.overhead_cycles
+        groups = math.ceil(cells / self.lanes)
+        return groups * cells + max(0, self.x_latency_cycles - (groups - 1) * self.lanes)
 
     def step_seconds(self, n: int) -> float:
         """One Euler step (s)."""
         if self.steps_per_s is not None:
             if self.scale_to_width and self.cells is not None:
-                return (self._cycles_per_step(n) / self._cycles_per_step(self.cells)
+                return (self.cycles_per_step(n) / self.cycles_per_step(self.cells)
                         / self.steps_per_s)
             return 1.0 / self.steps_per_s
-        return self._cycles_per_step(n) / self.clock_hz
+        return self.cycles_per_step(n) / self.clock_hz
 
     def time_unit_s(self, n: int) -> float:
         return self.step_seconds(n) * self.steps_per_time_unit

@@ -180,7 +180,9 @@ def fpga_section(p: dict, workloads: list) -> list[str]:
             rows.append([w.name, _ms(kfac.total_s), _ms(on_board.total_s),
                          "; ".join(on_board.notes) or "all layers fit", _ms(scaled.total_s),
                          _x(kfac.total_s / scaled.total_s)])
-        source = "measured" if emu.steps_per_s is not None else "estimated from the clock"
+        source = ("measured on the board" if emu.steps_per_s is not None
+                  else f"{emu.cycles_per_step(emu.cells)} SPUCore cycles per step at "
+                       f"{emu.clock_hz / 1e6:g} MHz")
         lines += [f"### {emu.name}: {rate:,.0f} Euler steps/s ({source})", ""] + _table(
             ["workload", "K-FAC (ms)", "M2 on the board (ms)", "board capacity",
              "M2, emulator scaled to the width (ms)", "K-FAC / scaled emulator"], rows) + [""]

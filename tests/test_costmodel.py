@@ -138,11 +138,17 @@ def test_devices_divide_spu_time():
     assert four.seconds["spu_burn_in"] == pytest.approx(one.seconds["spu_burn_in"] / 4)
 
 
-def test_fpga_emulation_cycles_per_step():
+def test_fpga_emulation_cycles_per_step_match_the_gateware():
+    """docs/cycles.md (SPUCore in the Amaranth simulator): N=32: 1024, 128, 38 cycles at P = 1,
+    8, 32; N=8, P=8: 14; N=4, P=2: 12."""
+    for cells, lanes, cycles in ((32, 1, 1024), (32, 8, 128), (32, 32, 38), (8, 8, 14),
+                                 (4, 2, 12)):
+        emu = cm.EmulatedSPU(cells=cells, lanes=lanes, scale_to_width=False)
+        assert emu.cycles_per_step(cells) == cycles
     ice40 = cm.FPGA_ICE40_EMULATION
-    assert ice40.step_seconds(32) == pytest.approx((32 * 32 / 8 + 8) / 36e6)
+    assert ice40.step_seconds(32) == pytest.approx(128 / 36e6)
     # scaled to a wider problem at the same clock and lanes: cycles ~ n**2 / P
-    assert ice40.step_seconds(64) == pytest.approx((64 * 64 / 8 + 8) / 36e6)
+    assert ice40.step_seconds(64) == pytest.approx(64 * 8 / 36e6)
     measured = dataclasses.replace(ice40, steps_per_s=1e5)
     assert measured.step_seconds(32) == pytest.approx(1e-5)
     assert not dataclasses.replace(ice40, scale_to_width=False).fits(33)
