@@ -22,7 +22,12 @@ Method 1 on the SPU           per factor: load n**2 codes, relax, sample        
                               ``(n+1)/eps**2`` effective samples, read n**2/2
                               moments; every ``T_i``
 Method 2 on the SPU           ``a`` solves with G and ``g`` solves with A,        ``n`` (analog),
-                              every step; each relaxes and averages              ``n**2`` (link)
+                              every step; each relaxes and averages; one link   ``n**2`` (link)
+                              transfer of all right-hand sides and one of all
+                              solutions per pass
+Method 2, raw factors         as Method 2, the SPU coupling through the          ``m n`` (link)
+                              ``m x a`` and ``m x g`` activations/gradients
+                              (no host factors); every ``T_f``
 Adam / SGD update             ``~12 a g`` FLOP, ``7 a g`` words moved             ``n**2``
 ============================  =================================================  ==============
 

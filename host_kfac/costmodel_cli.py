@@ -213,18 +213,24 @@ def plot(p: dict, out: Path) -> list[Path]:
     fast = sweep_costs(p, p["whatif"], SWEEP_WIDTHS)
     styles = {"adam": ("Adam", "tab:gray"), "kfac": ("digital K-FAC", "black"),
               "thermo-m1": ("thermo M1", "tab:blue"), "thermo-m2": ("thermo M2", "tab:red")}
+    wide = [i for i, n in enumerate(SWEEP_WIDTHS) if n >= 4096]
+
+    def slope(series):
+        return cm.fit_exponent([SWEEP_WIDTHS[i] for i in wide], [series[i] for i in wide])
     for key, (label, color) in styles.items():
-        ax.loglog(SWEEP_WIDTHS, base[key], color=color, label=f"{label}")
+        ax.loglog(SWEEP_WIDTHS, base[key], color=color,
+                  label=f"{label} (slope {slope(base[key]):.2f})")
         if key.startswith("thermo"):
             ax.loglog(SWEEP_WIDTHS, fast[key], color=color, linestyle="--",
-                      label=f"{label}, tau = {p['whatif'].tau_relax_s * 1e9:g} ns")
+                      label=f"{label}, tau = {p['whatif'].tau_relax_s * 1e9:g} ns "
+                            f"(slope {slope(fast[key]):.2f})")
     for spu, style in ((p["spu"], "-"), (p["whatif"], "--")):
         n = cm.crossover_width(p["digital"], spu, p["schedule"], p["accuracy"], rows=SWEEP_ROWS)
         if n is not None and n <= SWEEP_WIDTHS[-1]:
             ax.axvline(n, color="tab:red", linestyle=style, alpha=0.4)
             ax.annotate(f"M2 crossover\nn = {n:.0f}", (n, ax.get_ylim()[0]), fontsize=8,
                         xytext=(4, 10), textcoords="offset points")
-    ax.set_xlabel("layer width n (one n x n layer, 512 rows)")
+    ax.set_xlabel("layer width n (one n x n layer, 512 rows); slopes fitted over n >= 4096")
     ax.set_ylabel("optimizer time per step (s)")
     ax.set_title(f"{p['digital'].name} vs analog SPU (tau = {p['spu'].tau_relax_s * 1e9:g} ns"
                  f" solid), kappa = {p['accuracy'].condition_number:g}", fontsize=9)
