@@ -25,6 +25,11 @@ import zlib
 
 import pytest
 
+from thermospu.rtl.simulate import ensure_importable
+
+# The cocotb test package (cocotb_spu) is imported by name, here and in the simulators.
+ensure_importable(os.path.dirname(os.path.abspath(__file__)))
+
 
 def pytest_addoption(parser):
     parser.addoption("--waves", action="store_true", default=False,
@@ -34,30 +39,6 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     if config.getoption("--waves"):
         os.environ["THERMOSPU_WAVES"] = "1"
-
-
-def simulators_required() -> bool:
-    """True when a missing simulator must fail the test (CI) rather than skip it."""
-    return os.environ.get("THERMOSPU_REQUIRE_SIMULATORS", "").strip() not in ("", "0")
-
-
-def long_run() -> bool:
-    """True when the long random sets were asked for (``THERMOSPU_LONG=1``)."""
-    return os.environ.get("THERMOSPU_LONG", "").strip() not in ("", "0")
-
-
-def need_simulator(simulator: str) -> None:
-    """Skip (or, with THERMOSPU_REQUIRE_SIMULATORS=1, fail) when ``simulator`` cannot run here;
-    the message names the install command."""
-    from thermospu.rtl.simulate import missing_simulator_reason
-
-    reason = missing_simulator_reason(simulator)
-    if reason is None:
-        return
-    if simulators_required():
-        pytest.fail(f"{reason} (THERMOSPU_REQUIRE_SIMULATORS=1 makes this an error)",
-                    pytrace=False)
-    pytest.skip(reason)
 
 
 @pytest.fixture

@@ -36,6 +36,8 @@ __all__ = [
     "SIMULATORS",
     "TIMESCALE",
     "VERILATOR_WAIVERS",
+    "verilator_waiver_config",
+    "verilator_lint",
     "SimulatorMissingError",
     "SimulationFailedError",
     "missing_simulator_reason",
@@ -46,6 +48,7 @@ __all__ = [
     "verilog_source",
     "SimulationBuild",
     "ensure_importable",
+    "icarus_time_zero_trigger",
 ]
 
 #: Simulators this module drives.
@@ -54,18 +57,36 @@ SIMULATORS = ("icarus", "verilator")
 #: Time unit and precision of the generated Verilog (Amaranth writes no ``timescale``).
 TIMESCALE = ("1ns", "1ps")
 
-#: Verilator warnings switched off when building the generated Verilog for simulation, and why.
-#: ``verilator --lint-only -Wall`` on the same Verilog (gateware_tests/test_verilator_lint.py)
-#: uses its own, shorter list, documented in docs/verification.md.
-VERILATOR_WAIVERS = {
-    # Amaranth's yosys back end sizes intermediate wires by value range, not by the operator
-    # widths Verilog's context rules expect, e.g. a 1-bit comparison assigned into a wider sum.
-    "WIDTH": "operand widths differ from Verilog's context width (exact by construction)",
-    # Bits of a wide signal that only some consumers use, e.g. the carry of an adder.
-    "UNUSED": "signal bits that no logic reads",
-    # Generated names and case statements that Verilator's style checks dislike.
-    "CASEINCOMPLETE": "case statements with a default assignment before them",
-}
+#: Verilator warnings waived on Amaranth's generated Verilog: (rule, message pattern or None,
+#: why). The same list serves the simulation builds and ``verilator --lint-only -Wall``
+#: (gateware_tests/test_verilator_lint.py); docs/verification.md explains each entry. Every
+#: other warning, in particular an unused *named* signal, still fails the lint test.
+VERILATOR_WAIVERS = (
+    ("WIDTHEXPAND", None,
+     "yosys writes operands at their value width, e.g. `x == 1'h1` for a 4-bit x; Verilog's "
+     "context-width rules extend them exactly as Amaranth's semantics require"),
+    ("WIDTHTRUNC", None,
+     "yosys writes reductions as `!x` on multi-bit x and truncating assignments of wider "
+     "intermediates; Amaranth's own width rules already decided these widths"),
+    ("UNSIGNED", None,
+     "range checks against parameter-derived bounds become `x >= 0` when the bound is 0"),
+    ("CASEINCOMPLETE", None,
+     "yosys assigns the default before a `casez`, so unlisted cases keep it"),
+    ("PROCASSINIT", None,
+     "Amaranth gives every register its reset value as a declaration initialiser (FPGA "
+     "power-on state) and assigns it in the clocked process too"),
+    ("DECLFILENAME", None, "the file name is the build's, not the module's"),
+    ("UNUSEDSIGNAL", None,
+     "Amaranth keeps every named Signal as a wire for waveform viewing, including aliases "
+     "(`busy$19` feeding port `busy`, a memory port's `rd__addr` that yosys folds into the "
+     "memory's read process) and yosys intermediates whose carry bits nothing reads"),
+    ("ASCRANGE", "*[-1:0]*",
+     "zero-width signals (e.g. a bank index when P = 1) are written as `[-1:0]`"),
+)
+
+#: Bumped whenever the way this module turns Verilog into a simulation changes, so that cached
+#: builds made the old way are not reused.
+_RECIPE = 3
 
 _INSTALL = {
     "icarus": "Icarus Verilog is missing: install it with `apt-get install iverilog` "
@@ -94,6 +115,42 @@ class SimulationFailedError(AssertionError):
     def __init__(self, message: str, results: Path, log: Path):
         super().__init__(message)
         self.results, self.log = results, log
+
+
+def verilator_waiver_config() -> str:
+    """:data:`VERILATOR_WAIVERS` as a Verilator control file (``.vlt``)."""
+    lines = ["`verilator_config"]
+    for rule, match, why in VERILATOR_WAIVERS:
+        lines.append(f"// {why}")
+        if match is None:
+            lines.append(f"lint_off -rule {rule}")
+        else:
+            lines.append(f'lint_off -rule {rule} -file "*" -match "{match}"')
+    return "\n".join(lines) + "\n"
+
+
+def verilator_lint(verilog: str, toplevel: str, workdir: str | os.PathLike) -> list[str]:
+    """``verilator --lint-only -Wall`` on ``verilog`` with :data:`VERILATOR_WAIVERS`.
+
+    Returns the warning and error lines Verilator printed (empty: the Verilog is clean).
+    Raises :class:`SimulatorMissingError` without Verilator.
+    """
+    import subprocess
+
+    require_simulator("verilator")
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / f"{toplevel}.v").write_text(verilog)
+    (workdir / "waivers.vlt").write_text(verilator_waiver_config())
+    proc = subprocess.run(
+        ["verilator", "--lint-only", "-Wall", "--top-module", toplevel,
+         "waivers.vlt", f"{toplevel}.v"],
+        cwd=workdir, capture_output=True, text=True)
+    found = [line for line in (proc.stdout + proc.stderr).splitlines()
+             if line.startswith(("%Warning", "%Error"))]
+    if proc.returncode != 0 and not found:
+        found = [f"verilator exited with {proc.returncode}: {proc.stderr.strip()[-2000:]}"]
+    return found
 
 
 def verilator_environment() -> dict[str, str]:
@@ -184,6 +241,21 @@ def verilog_source(component, name: str = "top") -> str:
     return verilog.convert(component, name=name, emit_src=False)
 
 
+# yosys declares ``reg \$auto$verilog_backend.cc:N:dump_module$M = 0;`` and reads it in every
+# ``always @*`` block, so that the X -> 0 change of its initialisation runs each block once at time
+# zero. Under SystemVerilog semantics (cocotb builds Icarus with -g2012) a declaration initialiser
+# happens before time zero and makes no event, so combinational blocks whose inputs never change
+# (e.g. a register read mux while the address stays 0) would stay X for the whole run.
+_YOSYS_TRIGGER = re.compile(r"^(\s*)reg (\\\$auto\$verilog_backend\.cc:\d+:dump_module\$\d+ ) = 0;$",
+                            re.MULTILINE)
+
+
+def icarus_time_zero_trigger(verilog: str) -> str:
+    """Make yosys's time-zero trigger of ``always @*`` blocks fire under Icarus -g2012: flip it
+    once with ``#0`` (in the inactive region, after every ``always`` has reached its ``@*``)."""
+    return _YOSYS_TRIGGER.sub(r"\1reg \2 = 0;\n\1initial #0 \2 = 1'b1;", verilog)
+
+
 def _safe_label(label: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", label).strip("-")[:80] or "build"
 
@@ -223,7 +295,8 @@ class SimulationBuild:
         self.verilog, self.toplevel, self.simulator = verilog, toplevel, simulator
         self.waves = waves_requested(waves)
         self.build_args = self._build_args(verilator_args)
-        key = json.dumps([verilog, toplevel, simulator, self.waves, self.build_args, TIMESCALE])
+        key = json.dumps([_RECIPE, verilog, toplevel, simulator, self.waves, self.build_args,
+                          TIMESCALE, VERILATOR_WAIVERS])
         digest = hashlib.sha256(key.encode()).hexdigest()[:16]
         root = Path(build_root) if build_root is not None else cache_root()
         self.build_dir = root / f"{simulator}-{_safe_label(label or toplevel)}-{digest}"
@@ -232,8 +305,9 @@ class SimulationBuild:
     def _build_args(self, verilator_args: Sequence[str]) -> list[str]:
         if self.simulator == "icarus":
             return []
-        # Generated code: Verilator's style warnings are waived, real errors still stop the build.
-        args = [f"-Wno-{w}" for w in VERILATOR_WAIVERS]
+        # The documented waivers go in as a Verilator control file (a source of the build);
+        # any other warning still stops the build.
+        args = []
         if self.waves:
             args += ["--trace-structs"]
         return args + list(verilator_args)
@@ -264,12 +338,20 @@ class SimulationBuild:
             if self.is_built:
                 return self
             source = self.build_dir / f"{self.toplevel}.v"
-            source.write_text(self.verilog)
+            verilog = self.verilog
+            if self.simulator == "icarus":
+                verilog = icarus_time_zero_trigger(verilog)
+            source.write_text(verilog)
+            sources = [source]
+            if self.simulator == "verilator":
+                waivers = self.build_dir / "waivers.vlt"
+                waivers.write_text(verilator_waiver_config())
+                sources.insert(0, waivers)
             runner = self._runner()
             log = self.build_dir / "build.log"
             try:
                 runner.build(
-                    sources=[source], hdl_toplevel=self.toplevel, build_dir=self.build_dir,
+                    sources=sources, hdl_toplevel=self.toplevel, build_dir=self.build_dir,
                     build_args=self.build_args, always=True, timescale=TIMESCALE,
                     waves=self.waves, log_file=log,
                 )
