@@ -17,6 +17,8 @@ SUBCOMMANDS = {
                                       "printing the error against the exact answer"),
     "costmodel": ("thermospu.host_kfac.costmodel_cli", "predicted per-step cost of K-FAC, "
                   "thermodynamic K-FAC on an SPU and Adam: speedup table, exponents, crossover"),
+    "train": ("thermospu.host_kfac.train_cli", "train a network with SGD, Adam or K-FAC (digital or SPU solver)"),
+    "compare": ("thermospu.host_kfac.compare_cli", "compare SGD, Adam, digital and thermodynamic K-FAC; write a report"),
 }
 
 

@@ -1,0 +1,50 @@
+"""``thermospu compare``: the standard optimizer comparison, written as a markdown report."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quick", action="store_true",
+                        help="short version: one seed, no learning-rate or bit sweeps, Method 1 "
+                             "only (about a minute on 2 cores)")
+    parser.add_argument("--dataset", choices=("digits", "mnist1d"), default="digits")
+    parser.add_argument("--model", choices=("mlp", "cnn"), default="mlp")
+    parser.add_argument("--steps", type=int, default=None, help="steps per run (default: plan's)")
+    parser.add_argument("--seeds", type=int, default=None, help="number of seeds (default: plan's)")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="parallel worker processes (default: CPU count)")
+    parser.add_argument("--cache", default=None,
+                        help="directory keeping each finished run, so that an interrupted "
+                             "comparison resumes (e.g. runs/compare-cache)")
+    parser.add_argument("--out", default=None,
+                        help="report directory (default docs/report, or runs/compare-quick "
+                             "with --quick)")
+
+
+def run(args) -> int:
+    import dataclasses
+
+    from .compare import FULL, QUICK, run_comparison
+
+    plan = QUICK if args.quick else FULL
+    changes = {"dataset": args.dataset, "model": args.model}
+    if args.steps:
+        changes["steps"] = args.steps
+    if args.seeds:
+        changes["seeds"] = tuple(range(args.seeds))
+    plan = dataclasses.replace(plan, **changes)
+    out = args.out or ("runs/compare-quick" if args.quick else "docs/report")
+    summary = run_comparison(plan, out, jobs=args.jobs, cache_dir=args.cache)
+    rows = summary["groups"]
+    width = max(len(g) for g in rows)
+    print(f"target (best Adam, seed-mean): {summary['target_accuracy']:.4f}")
+    for group, r in rows.items():
+        reached = r.get("steps_to_target")
+        print(f"{group:<{width}}  final {r['final_mean']:.4f} ± {r['final_std']:.4f}  "
+              f"steps to target {'-' if reached is None else reached}")
+    for name, t in summary["step_time"].items():
+        print(f"step time {name} / SGD: {t['ratio']:.1f}x")
+    print(f"report: {out}/report.md")
+    return 0

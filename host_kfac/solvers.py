@@ -1,0 +1,370 @@
+"""Second-order solvers: damped Kronecker factors in, preconditioned gradients out.
+
+Every solver answers the same two calls, made by
+:class:`~thermospu.host_kfac.preconditioner.KFACPreconditioner`:
+
+- :meth:`Solver.update` (every inverse-update interval) with a layer's damped factors
+  ``A_d = A + λ_A I`` (size ``in + 1``) and ``G_d = G + λ_G I`` (size ``out``);
+- :meth:`Solver.precondition` (every step) with the layer's gradient matrix ``V = [∇W | ∇b]``
+  (shape ``(out, in + 1)``), returning ``U = G_d⁻¹ V A_d⁻¹``, i.e.
+  ``vec(U) = (A_d ⊗ G_d)⁻¹ vec(V)`` (column-major vec).
+
+Solvers:
+
+- :class:`DigitalSolver`: Cholesky (retried in float64 when the factor's precision fails) or a
+  symmetric eigendecomposition, O(n³) per factor at each inverse update, O(out·in·(out + in))
+  per step.
+- :class:`ThermodynamicSolver`: the SPU does the linear algebra, by the paper's two methods.
+  **Method 1** (``method="inverse"``) estimates ``A_d⁻¹`` and ``G_d⁻¹`` from the sample
+  covariance of the SPU at equilibrium (one device inversion per factor per inverse update);
+  the host multiplies. **Method 2** (``method="linsolve"``) solves ``G_d Y = V`` and then
+  ``A_d Uᵀ = Yᵀ`` on the SPU every step, one chain per right-hand side column (the device's
+  sample means), so no inverse is ever formed.
+
+Quantization (input DAC ``a_bits``/``b_bits``, output ADC ``out_bits``), the conservative
+(diagonally boosted, never less damped) input quantization and the sample counts are the
+device's; the solver only chooses how many samples to ask for.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+import warnings
+
+import numpy as np
+import torch
+
+__all__ = ["Solver", "DigitalSolver", "ThermodynamicSolver", "block_ranges"]
+
+
+def _finite(t: torch.Tensor) -> bool:
+    return bool(torch.isfinite(t).all())
+
+
+class Solver(abc.ABC):
+    """A way of applying ``(A_d ⊗ G_d)⁻¹`` to layer gradients.
+
+    Attributes
+    ----------
+    name : str
+        Short label for reports ("digital-cholesky", "spu-inverse", ...).
+    metrics : dict
+        Counters (ints) kept across steps and checkpoints: failures, fallbacks, SPU steps...
+    """
+
+    name: str
+
+    def __init__(self):
+        self.metrics: dict[str, int] = {}
+
+    def prepare(self, layer_sizes: dict[str, tuple[int, int]]) -> None:
+        """Called once with each layer's (A size, G size) before training; raises if a layer
+        cannot be handled."""
+
+    @abc.abstractmethod
+    def update(self, layer: str, a_damped: torch.Tensor, g_damped: torch.Tensor) -> None:
+        """Take a layer's new damped factors (symmetric positive definite)."""
+
+    @abc.abstractmethod
+    def precondition(self, layer: str, grad: torch.Tensor) -> torch.Tensor:
+        """``G_d⁻¹ grad A_d⁻¹`` with the factors of the last :meth:`update` (``grad`` unchanged
+        before the first update)."""
+
+    def _count(self, key: str, amount: int = 1) -> None:
+        self.metrics[key] = self.metrics.get(key, 0) + amount
+
+    def state_dict(self) -> dict:
+        return {"metrics": dict(self.metrics)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.metrics = dict(state["metrics"])
+
+
+class DigitalSolver(Solver):
+    """Exact inverses of the damped factors on the host CPU.
+
+    Parameters
+    ----------
+    method : {"cholesky", "eigen"}
+        ``"cholesky"``: ``torch.linalg.cholesky_ex`` in the factor's dtype, retried in float64
+        when it reports a non-positive pivot, then ``cholesky_inverse``. ``"eigen"``:
+        ``torch.linalg.eigh`` in float64 and ``Q diag(1/d) Qᵀ`` (fails on a non-positive
+        eigenvalue). Both give the same maths (factored Tikhonov damping); eigen is slower and
+        more robust to near-singular factors.
+
+    A factor that is not finite, or whose inversion fails or gives a non-finite result, keeps the
+    layer's previous inverse; a ``RuntimeWarning`` is issued and ``metrics["inverse_failures"]``
+    counts it.
+    """
+
+    def __init__(self, method: str = "cholesky"):
+        super().__init__()
+        if method not in ("cholesky", "eigen"):
+            raise ValueError(f"DigitalSolver method must be 'cholesky' or 'eigen', got {method!r}")
+        self.method = method
+        self.name = f"digital-{method}"
+        self._inverses: dict[str, list[torch.Tensor | None]] = {}
+        self.metrics = {"inverse_updates": 0, "inverse_failures": 0, "float64_retries": 0}
+
+    def invert(self, matrix: torch.Tensor) -> torch.Tensor | None:
+        """Inverse of a symmetric positive definite matrix in its own dtype, or None on failure."""
+        if not _finite(matrix):
+            return None
+        if self.method == "cholesky":
+            chol, info = torch.linalg.cholesky_ex(matrix)
+            if info.item() != 0 and matrix.dtype != torch.float64:
+                self._count("float64_retries")
+                chol, info = torch.linalg.cholesky_ex(matrix.to(torch.float64))
+            if info.item() != 0:
+                return None
+            inverse = torch.cholesky_inverse(chol)
+        else:
+            eigenvalues, vectors = torch.linalg.eigh(matrix.to(torch.float64))
+            if eigenvalues.min() <= 0:
+                return None
+            inverse = (vectors / eigenvalues) @ vectors.T
+        inverse = inverse.to(matrix.dtype)
+        return inverse if _finite(inverse) else None
+
+    def update(self, layer, a_damped, g_damped):
+        previous = self._inverses.get(layer, [None, None])
+        new = []
+        for kind, matrix, old in (("A", a_damped, previous[0]), ("G", g_damped, previous[1])):
+            inverse = self.invert(matrix)
+            if inverse is None:
+                self._count("inverse_failures")
+                warnings.warn(f"K-FAC digital solver: could not invert the damped {kind} factor of "
+                              f"layer {layer!r}; keeping the previous preconditioner",
+                              RuntimeWarning, stacklevel=2)
+                inverse = old
+            new.append(inverse)
+        self._inverses[layer] = new
+        self._count("inverse_updates")
+
+    def precondition(self, layer, grad):
+        a_inv, g_inv = self._inverses.get(layer, [None, None])
+        out = grad
+        if g_inv is not None:
+            out = g_inv.to(grad.dtype) @ out
+        if a_inv is not None:
+            out = out @ a_inv.to(grad.dtype)
+        return out
+
+    def state_dict(self):
+        return {**super().state_dict(), "inverses": {k: list(v) for k, v in self._inverses.items()}}
+
+    def load_state_dict(self, state):
+        super().load_state_dict(state)
+        self._inverses = {k: [None if t is None else t.clone() for t in v]
+                          for k, v in state["inverses"].items()}
+
+
+def block_ranges(size: int, capacity: int) -> list[tuple[int, int]]:
+    """Split ``range(size)`` into ``ceil(size / capacity)`` contiguous blocks of near-equal
+    length, none longer than ``capacity``. Returns (start, stop) pairs."""
+    count = math.ceil(size / capacity)
+    edges = [round(i * size / count) for i in range(count + 1)]
+    return list(zip(edges[:-1], edges[1:]))
+
+
+class ThermodynamicSolver(Solver):
+    """K-FAC's linear algebra on an SPU (emulated, simulated or a board) through a driver handle.
+
+    Parameters
+    ----------
+    device : thermospu.driver Device
+        From ``thermospu.driver.open(uri, n=..., a_bits=..., out_bits=...)``; its configuration
+        fixes the largest factor it holds (``device.config.n``) and the quantization.
+    method : {"inverse", "linsolve"}
+        ``"inverse"`` (Method 1): at each inverse update the SPU estimates ``A_d⁻¹`` and
+        ``G_d⁻¹`` (``device.inv``) and each step the host forms ``G_d⁻¹ V A_d⁻¹``; 2 device
+        jobs per layer per inverse update. ``"linsolve"`` (Method 2): each step the SPU solves
+        ``G_d Y = V`` (``in + 1`` right-hand sides) and ``A_d Uᵀ = Yᵀ`` (``out`` right-hand
+        sides) with ``device.solve``; 2 device jobs per layer per step, no inverse formed.
+    samples : int or None
+        Samples per device job; None lets the device choose (its default, or ``tol``). The
+        estimate's statistical error falls as ``1/sqrt(samples)`` until the quantization floor
+        set by the bit widths.
+    tol : float or None
+        Accuracy target instead of a sample count: the relative standard error the device aims
+        for in each job (it sets the samples from the matrix's mixing time).
+    split_blocks : bool
+        A factor larger than ``device.config.n`` is an error (``DeviceCapacityError``) unless
+        this is set; then it is split into ``ceil(size / N)`` diagonal blocks, each solved on
+        the device, and the off-block-diagonal couplings are dropped -- an approximation on top
+        of K-FAC's own (the factor is replaced by its block-diagonal part).
+    fallback : bool
+        When the device fails (any ``SPUError`` except a capacity error), solve that update on
+        the host with a :class:`DigitalSolver` instead, warn, and count it in
+        ``metrics["fallbacks"]``. When False the error propagates.
+    seed : int
+        Base of the device job seeds: job j runs with a 64-bit seed derived from (seed, j) by
+        ``numpy.random.SeedSequence``; the job counter is part of :meth:`state_dict`, so a
+        resumed run sends the device the same seeds and gets the same answers.
+
+    Metrics: ``device_jobs`` (calls to solve/inv), ``spu_steps`` (Euler steps run, summed over
+    chains as the device reports them), ``spu_samples``, ``saturations``, ``fallbacks``,
+    ``inverse_updates``.
+    """
+
+    def __init__(self, device, method: str = "inverse", *, samples: int | None = None,
+                 tol: float | None = None, split_blocks: bool = False, fallback: bool = True,
+                 seed: int = 0):
+        super().__init__()
+        if method not in ("inverse", "linsolve"):
+            raise ValueError(f"ThermodynamicSolver method must be 'inverse' (Method 1) or "
+                             f"'linsolve' (Method 2), got {method!r}")
+        if samples is not None and (isinstance(samples, bool) or not isinstance(samples, int)
+                                    or samples < 1):
+            raise ValueError(f"samples must be a positive int or None, got {samples!r}")
+        if tol is not None and not (0 < tol < 1):
+            raise ValueError(f"tol must lie in (0, 1), got {tol!r}")
+        if samples is not None and tol is not None:
+            raise ValueError("give samples or tol, not both")
+        self.device = device
+        self.method = method
+        self.samples = samples
+        self.tol = tol
+        self.split_blocks = split_blocks
+        self.fallback = fallback
+        self.seed = int(seed)
+        self.name = f"spu-{method}"
+        self._digital = DigitalSolver("cholesky")
+        self._jobs = 0
+        self._inverses: dict[str, list[torch.Tensor | None]] = {}
+        self._factors: dict[str, list[np.ndarray]] = {}
+        self.metrics = {"device_jobs": 0, "spu_steps": 0, "spu_samples": 0, "saturations": 0,
+                        "fallbacks": 0, "inverse_updates": 0}
+
+    # --- device calls -----------------------------------------------------------------------
+    @property
+    def capacity(self) -> int:
+        return self.device.config.n
+
+    def prepare(self, layer_sizes):
+        from thermospu.driver.errors import DeviceCapacityError
+        too_big = {name: sizes for name, sizes in layer_sizes.items()
+                   if max(sizes) > self.capacity}
+        if too_big and not self.split_blocks:
+            listing = ", ".join(f"{name!r} (A {a}x{a}, G {g}x{g})" for name, (a, g) in too_big.items())
+            raise DeviceCapacityError(
+                f"K-FAC factors larger than the device's N={self.capacity}: {listing}. Open a "
+                f"device with n >= {max(max(s) for s in too_big.values())}, or pass "
+                f"split_blocks=True to solve block-diagonal parts (an extra approximation)")
+
+    def _next_seed(self) -> int:
+        seed = int(np.random.SeedSequence([self.seed, self._jobs]).generate_state(1, np.uint64)[0])
+        self._jobs += 1
+        return seed
+
+    def _record(self) -> None:
+        d = getattr(self.device, "last_diagnostics", None) or {}
+        self._count("device_jobs")
+        self._count("spu_steps", int(d.get("steps", 0)))
+        self._count("spu_samples", int(d.get("samples", 0)))
+        self._count("saturations", int(d.get("saturations", 0)))
+
+    def _device_inv(self, matrix: np.ndarray) -> np.ndarray:
+        out = np.zeros_like(matrix)
+        for start, stop in block_ranges(len(matrix), self.capacity):
+            block = matrix[start:stop, start:stop]
+            out[start:stop, start:stop] = self.device.inv(block, samples=self.samples, tol=self.tol,
+                                                          seed=self._next_seed())
+            self._record()
+        return (out + out.T) / 2
+
+    def _device_solve(self, matrix: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+        out = np.empty_like(rhs)
+        for start, stop in block_ranges(len(matrix), self.capacity):
+            out[start:stop] = self.device.solve(matrix[start:stop, start:stop], rhs[start:stop],
+                                                samples=self.samples, tol=self.tol,
+                                                seed=self._next_seed())
+            self._record()
+        return out
+
+    def _fall_back(self, error: Exception, what: str) -> None:
+        from thermospu.driver.errors import DeviceCapacityError
+        if not self.fallback or isinstance(error, DeviceCapacityError):
+            raise error
+        self._count("fallbacks")
+        self._count(f"fallbacks_{type(error).__name__}")
+        warnings.warn(f"K-FAC thermodynamic solver: device failed on {what} "
+                      f"({type(error).__name__}: {error}); solved on the host for this update",
+                      RuntimeWarning, stacklevel=3)
+
+    # --- the solver interface ------------------------------------------------------------------
+    def update(self, layer, a_damped, g_damped):
+        from thermospu.driver.errors import SPUError
+        self._count("inverse_updates")
+        if self.method == "linsolve":
+            self._factors[layer] = [a_damped.detach().to(torch.float64).numpy(),
+                                    g_damped.detach().to(torch.float64).numpy()]
+            return
+        previous = self._inverses.get(layer, [None, None])
+        new = []
+        for kind, matrix, old in (("A", a_damped, previous[0]), ("G", g_damped, previous[1])):
+            if not _finite(matrix):
+                warnings.warn(f"K-FAC: non-finite damped {kind} factor of layer {layer!r}; keeping "
+                              f"the previous preconditioner", RuntimeWarning, stacklevel=2)
+                self._count("inverse_failures")
+                new.append(old)
+                continue
+            try:
+                inverse = torch.from_numpy(self._device_inv(matrix.detach().to(torch.float64).numpy()))
+                if not _finite(inverse):
+                    raise FloatingPointError("device returned a non-finite inverse")
+            except (SPUError, FloatingPointError) as error:
+                if isinstance(error, FloatingPointError):
+                    error = _as_device_error(error)
+                self._fall_back(error, f"the {kind} factor of layer {layer!r}")
+                inverse = self._digital.invert(matrix.to(torch.float64))
+                if inverse is None:
+                    inverse = old
+            new.append(None if inverse is None else inverse.to(matrix.dtype))
+        self._inverses[layer] = new
+
+    def precondition(self, layer, grad):
+        if self.method == "inverse":
+            a_inv, g_inv = self._inverses.get(layer, [None, None])
+            out = grad
+            if g_inv is not None:
+                out = g_inv.to(grad.dtype) @ out
+            if a_inv is not None:
+                out = out @ a_inv.to(grad.dtype)
+            return out
+        if layer not in self._factors:
+            return grad
+        from thermospu.driver.errors import SPUError
+        a_d, g_d = self._factors[layer]
+        v = grad.detach().to(torch.float64).numpy()
+        try:
+            y = self._device_solve(g_d, v)              # G_d Y = V: out x (in+1), in+1 rhs
+            u = self._device_solve(a_d, y.T).T          # A_d Uᵀ = Yᵀ: (in+1) x out, out rhs
+            if not np.isfinite(u).all():
+                raise FloatingPointError("device returned a non-finite solution")
+        except (SPUError, FloatingPointError) as error:
+            if isinstance(error, FloatingPointError):
+                error = _as_device_error(error)
+            self._fall_back(error, f"the linear systems of layer {layer!r}")
+            g_t, a_t = torch.from_numpy(g_d), torch.from_numpy(a_d)
+            y = torch.linalg.solve(g_t, torch.from_numpy(v))
+            u = torch.linalg.solve(a_t, y.T).T.numpy()
+        return torch.from_numpy(np.ascontiguousarray(u)).to(grad.dtype)
+
+    def state_dict(self):
+        return {**super().state_dict(), "seed": self.seed, "jobs": self._jobs,
+                "inverses": {k: list(v) for k, v in self._inverses.items()},
+                "factors": {k: [a.copy(), g.copy()] for k, (a, g) in self._factors.items()}}
+
+    def load_state_dict(self, state):
+        super().load_state_dict(state)
+        self.seed, self._jobs = state["seed"], state["jobs"]
+        self._inverses = {k: [None if t is None else t.clone() for t in v]
+                          for k, v in state["inverses"].items()}
+        self._factors = {k: [a.copy(), g.copy()] for k, (a, g) in state["factors"].items()}
+
+
+def _as_device_error(error: Exception):
+    from thermospu.driver.errors import DeviceError
+    return DeviceError(str(error))

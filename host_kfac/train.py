@@ -1,0 +1,296 @@
+"""One training run: data set, model, optimizer (SGD, Adam or K-FAC with a digital or SPU solver).
+
+:func:`train` runs a :class:`TrainConfig` and returns its metrics (per-step loss and accuracy,
+test evaluations, wall time, SPU work); with ``out_dir`` it also writes ``metrics.json`` and PNG
+plots. :func:`measure_step_times` times SGD and K-FAC steps side by side on the same model.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import math
+import pathlib
+import time
+
+import torch
+import torch.nn.functional as F
+
+from .data import load_dataset
+from .models import build_model
+from .optimizer import KFAC
+from .solvers import DigitalSolver, ThermodynamicSolver
+
+__all__ = ["TrainConfig", "train", "make_optimizer", "make_solver", "measure_step_times",
+           "DEFAULT_LR", "set_threads"]
+
+#: Learning rates used when none is given (tuned on digits/MLP, see docs/kfac.md).
+DEFAULT_LR = {"sgd": 0.1, "adam": 3e-3, "kfac": 0.1}
+
+
+def set_threads(threads: int | None = None) -> None:
+    """Use ``threads`` intra-op threads (default 1: the models are tiny, and parallel runs of
+    the comparison each get a core)."""
+    torch.set_num_threads(threads or 1)
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Everything that defines a run (all of it lands in ``metrics.json``).
+
+    Attributes
+    ----------
+    dataset, model : str
+        ``"digits"``/``"mnist1d"``, ``"mlp"``/``"cnn"``.
+    optimizer : str
+        ``"sgd"`` (momentum 0.9), ``"adam"`` or ``"kfac"`` (SGD with momentum 0.9 on
+        K-FAC-preconditioned gradients).
+    lr : float or None
+        Learning rate; None takes :data:`DEFAULT_LR`.
+    steps, batch_size, seed, eval_every : int
+        Optimizer steps, minibatch size, seed of initialisation and batch order, steps between
+        test-set evaluations.
+    solver : str
+        K-FAC's solver: ``"digital"`` (Cholesky) or ``"spu"``.
+    device : str
+        Device URI of the SPU solver (``"model"``: the emulated SPU).
+    method : str
+        SPU method: ``"inverse"`` (Method 1) or ``"linsolve"`` (Method 2).
+    in_bits, out_bits : int
+        The SPU's input DAC width (coupling matrix and right-hand sides) and ADC width.
+    spu_n : int or None
+        Cells of the emulated SPU; None = the largest factor of the model.
+    samples : int or None
+        Samples per SPU job; None = the device default (or ``tol``).
+    tol : float or None
+        Target relative standard error per SPU job (sets the samples); excludes ``samples``.
+    damping, factor_decay, kl_clip : float
+    factor_update_interval, inv_update_interval : int
+    pi_adjust : bool
+    fisher : str
+        ``"empirical"`` or ``"mc"``.
+    split_blocks : bool
+        Split factors larger than the SPU into diagonal blocks.
+    """
+
+    dataset: str = "digits"
+    model: str = "mlp"
+    optimizer: str = "kfac"
+    lr: float | None = None
+    steps: int = 300
+    batch_size: int = 128
+    seed: int = 0
+    eval_every: int = 10
+    solver: str = "digital"
+    device: str = "model"
+    method: str = "inverse"
+    in_bits: int = 8
+    out_bits: int = 8
+    spu_n: int | None = None
+    samples: int | None = 2000
+    tol: float | None = None
+    damping: float = 3e-2
+    factor_decay: float = 0.95
+    kl_clip: float = 1e-3
+    factor_update_interval: int = 1
+    inv_update_interval: int = 10
+    pi_adjust: bool = True
+    fisher: str = "empirical"
+    split_blocks: bool = False
+
+    def __post_init__(self):
+        if self.optimizer not in DEFAULT_LR:
+            raise ValueError(f"optimizer must be one of {sorted(DEFAULT_LR)}, got {self.optimizer!r}")
+        if self.solver not in ("digital", "spu"):
+            raise ValueError(f"solver must be 'digital' or 'spu', got {self.solver!r}")
+        if self.method not in ("inverse", "linsolve"):
+            raise ValueError(f"method must be 'inverse' or 'linsolve', got {self.method!r}")
+        if self.steps < 1 or self.batch_size < 1 or self.eval_every < 1:
+            raise ValueError("steps, batch_size and eval_every must be positive")
+        if self.samples is not None and self.tol is not None:
+            raise ValueError("give samples or tol, not both")
+
+    @property
+    def learning_rate(self) -> float:
+        return DEFAULT_LR[self.optimizer] if self.lr is None else self.lr
+
+    @property
+    def label(self) -> str:
+        """Short name for tables and legends."""
+        if self.optimizer != "kfac":
+            return f"{self.optimizer} lr={self.learning_rate:g}"
+        if self.solver == "digital":
+            return "K-FAC digital"
+        method = "M1 inverse" if self.method == "inverse" else "M2 linsolve"
+        return f"K-FAC SPU {method} in{self.in_bits}/out{self.out_bits}"
+
+
+def make_solver(cfg: TrainConfig, layer_sizes: list[int]):
+    """The K-FAC solver of a run; the SPU is opened with the run's bit widths."""
+    if cfg.solver == "digital":
+        return DigitalSolver("cholesky")
+    import thermospu.driver as driver
+    n = cfg.spu_n or max(layer_sizes)
+    device = driver.open(cfg.device, n=n, a_bits=cfg.in_bits, b_bits=cfg.in_bits,
+                         out_bits=cfg.out_bits)
+    return ThermodynamicSolver(device, cfg.method, samples=cfg.samples, tol=cfg.tol,
+                               split_blocks=cfg.split_blocks, seed=cfg.seed)
+
+
+def _factor_sizes(model) -> list[int]:
+    from .capture import FactorCapture
+    capture = FactorCapture(model)
+    capture.remove()
+    return [size for l in capture.layers.values() for size in (l.a_dim, l.g_dim)]
+
+
+def make_optimizer(cfg: TrainConfig, model) -> torch.optim.Optimizer:
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=cfg.learning_rate, momentum=0.9)
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
+    solver = make_solver(cfg, _factor_sizes(model))
+    return KFAC(model, lr=cfg.learning_rate, momentum=0.9, solver=solver, damping=cfg.damping,
+                factor_decay=cfg.factor_decay, kl_clip=cfg.kl_clip,
+                factor_update_interval=cfg.factor_update_interval,
+                inv_update_interval=cfg.inv_update_interval, pi_adjust=cfg.pi_adjust,
+                fisher=cfg.fisher, seed=cfg.seed)
+
+
+class _Batches:
+    """Minibatches of a fixed seed: a fresh permutation each epoch, last partial batch dropped."""
+
+    def __init__(self, n: int, batch_size: int, seed: int):
+        self.n, self.batch_size = n, min(batch_size, n)
+        self.generator = torch.Generator().manual_seed(seed)
+        self._order, self._pos = None, n
+
+    def next(self) -> torch.Tensor:
+        if self._pos + self.batch_size > self.n:
+            self._order, self._pos = torch.randperm(self.n, generator=self.generator), 0
+        idx = self._order[self._pos:self._pos + self.batch_size]
+        self._pos += self.batch_size
+        return idx
+
+
+@torch.no_grad()
+def _evaluate(model, x, y) -> tuple[float, float]:
+    model.eval()
+    logits = model(x)
+    model.train()
+    return float(F.cross_entropy(logits, y)), float((logits.argmax(1) == y).float().mean())
+
+
+def train(cfg: TrainConfig, *, out_dir=None, progress: bool = True, data=None) -> dict:
+    """Run ``cfg``; returns the metrics dict (also written to ``out_dir/metrics.json`` with
+    ``loss.png`` and ``accuracy.png`` when ``out_dir`` is given).
+
+    Metrics: ``config``; per step ``loss``, ``batch_accuracy``, ``wall_s`` (cumulative optimizer
+    time, evaluations excluded) and ``spu_steps`` (cumulative Euler steps); per evaluation
+    ``eval_steps``, ``test_accuracy``, ``test_loss``; ``final_test_accuracy``,
+    ``best_test_accuracy``, ``solver_metrics`` (fallbacks, device jobs ...), ``diverged``.
+    """
+    data = data or load_dataset(cfg.dataset)
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.model, data.features, data.classes, data.image_shape)
+    optimizer = make_optimizer(cfg, model)
+    batches = _Batches(len(data.y_train), cfg.batch_size, cfg.seed)
+    kfac = optimizer.preconditioner if isinstance(optimizer, KFAC) else None
+    metrics = {"config": dataclasses.asdict(cfg), "label": cfg.label, "loss": [],
+               "batch_accuracy": [], "wall_s": [], "spu_steps": [], "eval_steps": [],
+               "test_accuracy": [], "test_loss": [], "diverged": False}
+    if kfac is not None:
+        metrics["kfac_layers"] = kfac.describe()
+        if kfac.solver.name.startswith("spu"):
+            metrics["device"] = kfac.solver.device.description
+
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=cfg.steps, desc=cfg.label, unit="step", leave=False)
+    wall = 0.0
+    for step in range(cfg.steps):
+        idx = batches.next()
+        x, y = data.x_train[idx], data.y_train[idx]
+        started = time.perf_counter()
+        optimizer.zero_grad()
+        logits = model(x)
+        loss = F.cross_entropy(logits, y)
+        if kfac is not None and cfg.fisher == "mc":
+            optimizer.sample_fisher(logits)
+        loss.backward()
+        optimizer.step()
+        wall += time.perf_counter() - started
+        loss_value = loss.item()
+        metrics["loss"].append(loss_value)
+        metrics["batch_accuracy"].append(float((logits.argmax(1) == y).float().mean()))
+        metrics["wall_s"].append(wall)
+        spu = kfac.solver.metrics.get("spu_steps", 0) if kfac is not None else 0
+        metrics["spu_steps"].append(spu)
+        if not math.isfinite(loss_value):
+            metrics["diverged"] = True
+            break
+        if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
+            test_loss, test_acc = _evaluate(model, data.x_test, data.y_test)
+            metrics["eval_steps"].append(step + 1)
+            metrics["test_accuracy"].append(test_acc)
+            metrics["test_loss"].append(test_loss)
+            if bar is not None:
+                bar.set_postfix(loss=f"{loss_value:.3f}", test_acc=f"{test_acc:.3f}")
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    metrics["final_test_accuracy"] = metrics["test_accuracy"][-1] if metrics["test_accuracy"] else 0.0
+    metrics["best_test_accuracy"] = max(metrics["test_accuracy"], default=0.0)
+    metrics["wall_s_total"] = wall
+    metrics["solver_metrics"] = dict(kfac.solver.metrics) if kfac is not None else {}
+    metrics["kfac_metrics"] = dict(kfac.metrics) if kfac is not None else {}
+    if out_dir is not None:
+        write_run(metrics, pathlib.Path(out_dir))
+    return metrics
+
+
+def write_run(metrics: dict, out_dir: pathlib.Path) -> None:
+    """``metrics.json``, ``loss.png`` (training loss per step) and ``accuracy.png`` (test
+    accuracy per evaluation) of one run."""
+    from .report import plot_curves
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    plot_curves([metrics], "loss", out_dir / "loss.png", title=metrics["label"])
+    plot_curves([metrics], "test_accuracy", out_dir / "accuracy.png", title=metrics["label"])
+
+
+def measure_step_times(cfg: TrainConfig, *, steps: int = 100, data=None) -> dict:
+    """Wall time of an SGD step and of a K-FAC step (``cfg``'s solver and intervals) on the same
+    model and batches, interleaved step by step so both see the same machine load.
+
+    Returns median and mean seconds per step of each and ``ratio`` = K-FAC mean / SGD mean (the
+    mean includes the inverse updates every ``inv_update_interval`` steps)."""
+    data = data or load_dataset(cfg.dataset)
+    torch.manual_seed(cfg.seed)
+    model_sgd = build_model(cfg.model, data.features, data.classes, data.image_shape)
+    model_kfac = copy.deepcopy(model_sgd)
+    sgd = torch.optim.SGD(model_sgd.parameters(), lr=DEFAULT_LR["sgd"], momentum=0.9)
+    kfac = make_optimizer(dataclasses.replace(cfg, optimizer="kfac"), model_kfac)
+    batches = _Batches(len(data.y_train), cfg.batch_size, cfg.seed)
+    times = {"sgd": [], "kfac": []}
+    for _ in range(steps):
+        idx = batches.next()
+        x, y = data.x_train[idx], data.y_train[idx]
+        for name, model, opt in (("sgd", model_sgd, sgd), ("kfac", model_kfac, kfac)):
+            started = time.perf_counter()
+            opt.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+            opt.step()
+            times[name].append(time.perf_counter() - started)
+    out = {}
+    for name, t in times.items():
+        t = torch.tensor(t, dtype=torch.float64)
+        out[f"{name}_median_s"] = float(t.median())
+        out[f"{name}_mean_s"] = float(t.mean())
+    out["ratio"] = out["kfac_mean_s"] / out["sgd_mean_s"]
+    out["ratio_median"] = out["kfac_median_s"] / out["sgd_median_s"]
+    out["steps"] = steps
+    return out
