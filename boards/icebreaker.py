@@ -73,11 +73,16 @@ ICEBREAKER = Board(
     title="iCEBreaker",
     platform=ICEBreakerPlatform,
     top=ICEBreakerTop,
-    config=SPUConfig(n=32, lanes=8, a_bits=16, b_bits=16, x_bits=16, out_bits=12, sigma_bits=12,
+    config=SPUConfig(n=32, lanes=4, a_bits=16, b_bits=16, x_bits=16, out_bits=12, sigma_bits=12,
                      max_samples_log2=20),
     clock_hz=36e6,
     baud=3_000_000,
-    toolchain_options={"synth_opts": "-dsp"},
+    # SB_MAC16 for the multipliers (-dsp). The core has 2P + 1 of them: P coupling lanes, P
+    # second-moment lanes and the noise amplitude sigma_q * g; with P = 4 the eight DSPs take
+    # the lanes and the noise multiplier (13 x 10 bits) is built from logic instead, by mapping
+    # that one $mul to gates before synthesis (otherwise nextpnr runs out of DSP sites).
+    toolchain_options={"synth_opts": "-dsp",
+                       "script_after_read": "techmap -map +/techmap.v *.integrator/t:$mul"},
     resource_map={
         "logic cells (LUT4+FF)": ("pnr", ["ICESTORM_LC"]),
         "LUT4": ("netlist", (["SB_LUT4"], "ICESTORM_LC")),

@@ -6,7 +6,7 @@ simulate at the UART pins (gateware_tests/test_board*.py).
 
 Data path::
 
-    uart_rx pin -> UARTReceiver -> ProtocolEngine.rx_bytes
+    uart_rx pin -> UARTReceiver -> 512-byte FIFO -> ProtocolEngine.rx_bytes
                                    ProtocolEngine.bus  <-> SPUCore.bus
     uart_tx pin <- UARTTransmitter <- ProtocolEngine.tx_bytes
 
@@ -18,16 +18,23 @@ without a reset button. The memories keep their contents (as after the protocol'
 
 from amaranth import Module, ResetInserter, Signal
 from amaranth.lib import wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from thermospu.rtl.config import SPUConfig
 
 from .uart import UARTReceiver, UARTTransmitter, divisor_for
 
-__all__ = ["SPUBoardTop", "HEARTBEAT_HZ"]
+__all__ = ["SPUBoardTop", "HEARTBEAT_HZ", "RX_FIFO_DEPTH"]
 
 #: Blink rate of the busy light (Hz), slow enough to see.
 HEARTBEAT_HZ = 4
+
+#: Bytes buffered between the UART receiver and the protocol engine: one iCE40 block RAM
+#: (512 x 8), as many as the engine's largest request payload. A host may have this many bytes
+#: in flight beyond the request being answered without losing any (beyond that: overrun, the
+#: error light, and the frame's CRC or the idle timeout reject it).
+RX_FIFO_DEPTH = 512
 
 
 class SPUBoardTop(wiring.Component):
@@ -78,7 +85,15 @@ class SPUBoardTop(wiring.Component):
         self.baud = baud
         self.board = board
         self.divisor = divisor_for(clock_hz, baud)
+        self.rx_fifo_depth = RX_FIFO_DEPTH
         super().__init__()
+
+    @property
+    def cycles_per_step(self) -> int:
+        """Clock cycles per Euler step at n_active = N, steady state (no sampling stalls: moments
+        off, or thin long enough to hide the second-moment pass); see ``rtl.core.step_cycles``."""
+        from thermospu.rtl.core import step_cycles
+        return step_cycles(self.config, self.config.n)
 
     def elaborate(self, platform):
         from thermospu.rtl.core import SPUCore
@@ -95,7 +110,11 @@ class SPUBoardTop(wiring.Component):
         core = SPUCore(self.config)
         m.submodules.engine = ResetInserter(line_break)(engine)
         m.submodules.core = ResetInserter(line_break)(core)
-        wiring.connect(m, rx.stream, engine.rx_bytes)
+        # The engine takes no request bytes while it answers; the FIFO holds what the host sends
+        # meanwhile (a pipelining host, or a request right after garbage answered BAD_VERSION).
+        m.submodules.rx_fifo = rx_fifo = SyncFIFOBuffered(width=8, depth=self.rx_fifo_depth)
+        wiring.connect(m, rx.stream, rx_fifo.w_stream)
+        wiring.connect(m, rx_fifo.r_stream, engine.rx_bytes)
         wiring.connect(m, engine.tx_bytes, tx.stream)
         wiring.connect(m, engine.bus, core.bus)
 
