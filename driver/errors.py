@@ -7,7 +7,8 @@ from thermospu.rtl.config import ConfigError
 __all__ = [
     "SPUError", "ConfigError", "InvalidInputError", "NonFiniteError", "ShapeError",
     "NotSymmetricError", "NotPositiveDefiniteError", "DeviceCapacityError", "SaturationError",
-    "DeviceError", "TransportError",
+    "DeviceError", "TransportError", "ProtocolError", "DeviceTimeoutError",
+    "CommandError", "DeviceRejectedError", "DeviceBusyError", "DeviceNotReadyError",
 ]
 
 
@@ -50,3 +51,51 @@ class DeviceError(SPUError):
 
 class TransportError(DeviceError):
     """The transport could not be opened or failed (bad URI, lost link, CRC errors)."""
+
+
+
+class _CommandContext:
+    """Mixin: which transport, command and device status an error is about."""
+
+    def __init__(self, message: str, *, transport: str = "", command: str = "",
+                 status: str | None = None):
+        super().__init__(message)
+        self.transport, self.command, self.status = transport, command, status
+
+
+class ProtocolError(_CommandContext, TransportError):
+    """The link kept corrupting or losing frames (bounded retries exhausted) or the device sent
+    a response that does not follow the wire protocol.
+
+    Attributes
+    ----------
+    transport : str
+        The URI of the transport, e.g. ``"sim:icarus"``.
+    command : str
+        The protocol command that failed, e.g. ``"LOAD_A"``.
+    status : str or None
+        The device's last status for it (e.g. ``"BAD_CRC"``), None if it never answered.
+    """
+
+
+class DeviceTimeoutError(ProtocolError):
+    """The device did not answer within the timeout, on every retry. ``reset()`` on the device
+    (or reopening it) brings it back once the link works again."""
+
+
+class CommandError(_CommandContext, DeviceError):
+    """The device received a request intact and answered it with an error status; attributes
+    as :class:`ProtocolError`. Retrying the same request cannot help."""
+
+
+class DeviceRejectedError(CommandError):
+    """Unknown command, bad length or argument, other protocol version: a host/device mismatch."""
+
+
+class DeviceBusyError(CommandError):
+    """The device is running a job and refused a command that needs it idle."""
+
+
+class DeviceNotReadyError(CommandError):
+    """A precondition is unmet: RUN before the job registers were set, results read before a
+    job finished."""

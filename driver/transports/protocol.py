@@ -1,0 +1,356 @@
+"""The host half of the wire protocol: requests with bounded retries, and jobs made of requests.
+
+:class:`ProtocolClient` sends one request frame and waits for its response, retrying on
+timeouts and link errors, and turns device error statuses into typed exceptions.
+:class:`FramedBackend` is the :class:`~.base.Backend` every transport uses: it runs jobs as the
+sequence LOAD_A (once per matrix), then per group of chains LOAD_B, LOAD_SEEDS, SET_PARAMS, RUN,
+STATUS polls, READ_MEAN, READ_MOMENTS; the link underneath is the only thing that differs
+between the emulated, simulated and physical SPU.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import time
+
+import numpy as np
+
+from thermospu.rtl import golden, wire
+from thermospu.rtl.config import ConfigError, JobParams
+from thermospu.rtl.golden import JobResult
+from thermospu.rtl.wire import Command, JobState, Status
+
+from ..errors import (DeviceBusyError, DeviceError, DeviceNotReadyError, DeviceRejectedError,
+                      DeviceTimeoutError, ProtocolError, TransportError)
+from .base import Backend
+from .links import Link
+
+__all__ = ["ProtocolClient", "FramedBackend"]
+
+_STATUS_ERRORS = {
+    Status.BUSY: DeviceBusyError,
+    Status.NOT_READY: DeviceNotReadyError,
+    Status.BAD_ARGUMENT: DeviceRejectedError,
+    Status.BAD_LENGTH: DeviceRejectedError,
+    Status.UNKNOWN_COMMAND: DeviceRejectedError,
+    Status.BAD_VERSION: DeviceRejectedError,
+}
+
+
+class ProtocolClient:
+    """Request/response over a :class:`~.links.Link`, with bounded retries.
+
+    Each attempt gets a fresh sequence number; responses with another SEQ (late answers to an
+    earlier attempt, or garbage that happens to pass the CRC) are dropped. A missing answer and
+    the link-error statuses (:data:`~thermospu.rtl.wire.LINK_ERRORS`) are retried up to ``retries``
+    times; then :class:`DeviceTimeoutError` or :class:`ProtocolError` names the transport and
+    command. Any other error status raises its typed exception at once.
+
+    Parameters
+    ----------
+    link : Link
+    transport : str
+        Name used in error messages (the URI).
+    timeout : float
+        Seconds to wait for each response.
+    retries : int
+        Extra attempts after the first.
+
+    Attributes
+    ----------
+    stats : dict
+        Counters: requests, attempts, retries, bytes_sent, bytes_received, rejected_frames.
+    """
+
+    def __init__(self, link: Link, transport: str, *, timeout: float = 1.0, retries: int = 3):
+        if timeout <= 0 or retries < 0:
+            raise ValueError(f"timeout={timeout} must be > 0 and retries={retries} >= 0")
+        self.link, self.transport = link, transport
+        self.timeout, self.retries = timeout, retries
+        self._decoder = wire.FrameDecoder()
+        self._seq = 0
+        self.stats = dict(requests=0, attempts=0, retries=0, bytes_sent=0, bytes_received=0)
+        #: Attempts the last request took (1 = answered first time).
+        self.last_attempts = 0
+
+    @property
+    def rejected_frames(self) -> int:
+        """Response candidates dropped for a bad CRC, length or version."""
+        return self._decoder.rejected
+
+    def request(self, command: Command | int, payload: bytes = b"") -> bytes:
+        """Send ``command`` with ``payload``; return the response data after the status byte."""
+        try:
+            command = Command(command)
+            name = command.name
+        except ValueError:
+            name = f"command 0x{command:02x}"
+        self.stats["requests"] += 1
+        last_problem = None
+        for attempt in range(1 + self.retries):
+            self.last_attempts = attempt + 1
+            self.stats["attempts"] += 1
+            if attempt:
+                self.stats["retries"] += 1
+            self._seq = (self._seq + 1) & 0xFF
+            frame = wire.encode_frame(command, self._seq, payload)
+            self.link.write(frame)
+            self.stats["bytes_sent"] += len(frame)
+            response = self._await(command, self._seq)
+            if response is None:
+                # A response whose LEN was corrupted would hold the decoder waiting for bytes
+                # that never come (and swallow the next answer): start afresh.
+                self._decoder.clear()
+                last_problem = None
+                continue
+            if not response.payload:
+                raise ProtocolError(f"{self.transport}: {name} answered with an empty "
+                                    f"payload (no status byte)", transport=self.transport,
+                                    command=name)
+            try:
+                status = Status(response.status)
+            except ValueError:
+                raise ProtocolError(f"{self.transport}: {name} answered with unknown "
+                                    f"status 0x{response.status:02x}", transport=self.transport,
+                                    command=name) from None
+            if status == Status.OK:
+                return response.payload[1:]
+            if status in wire.LINK_ERRORS:
+                last_problem = status
+                continue
+            raise _STATUS_ERRORS[status](
+                f"{self.transport}: device refused {name} with {status.name}",
+                transport=self.transport, command=name, status=status.name)
+        attempts = 1 + self.retries
+        if last_problem is None:
+            raise DeviceTimeoutError(
+                f"{self.transport}: no answer to {name} within {self.timeout:g} s "
+                f"({attempts} attempts); reset() or reopen the device once the link works",
+                transport=self.transport, command=name)
+        if last_problem == Status.BAD_VERSION:
+            raise DeviceRejectedError(
+                f"{self.transport}: the device refused {name} {attempts} times with BAD_VERSION: "
+                f"it does not speak protocol version {wire.PROTOCOL_VERSION}",
+                transport=self.transport, command=name, status=last_problem.name)
+        raise ProtocolError(f"{self.transport}: {name} failed {attempts} times, last "
+                            f"with {last_problem.name}", transport=self.transport,
+                            command=name, status=last_problem.name)
+
+    def _await(self, command: int, seq: int) -> wire.Frame | None:
+        deadline = time.monotonic() + self.timeout
+        want = command | wire.RESPONSE_FLAG
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            data = self.link.read(remaining)
+            self.stats["bytes_received"] += len(data)
+            for frame in self._decoder.feed(data):
+                if frame.seq == seq and frame.code == want:
+                    return frame
+
+    def resync(self) -> None:
+        """Forget partly received bytes and whatever is waiting on the line."""
+        self._decoder.clear()
+        while self.link.read(0.0):
+            pass
+
+
+def _chunks(total: int, size: int):
+    for start in range(0, total, size):
+        yield start, min(size, total - start)
+
+
+class FramedBackend(Backend):
+    """Runs jobs on a device through the wire protocol over ``link``.
+
+    Parameters
+    ----------
+    link : Link
+    name : str
+        The URI it was opened with.
+    description : str
+        What is answering, for people.
+    expected_config : SPUConfig, optional
+        For emulating transports: the configuration asked for; the device's INFO must match.
+    timeout, retries : float, int
+        Per-request timeout (s) and retry bound (:class:`ProtocolClient`).
+    poll_interval : float
+        Longest pause (s) between STATUS polls while a job runs (polls start at 1/64 of it and
+        double).
+    """
+
+    def __init__(self, link: Link, name: str, description: str, *, expected_config=None,
+                 timeout: float = 1.0, retries: int = 3, poll_interval: float = 0.01):
+        self.name = name
+        self.link = link
+        self.client = ProtocolClient(link, name, timeout=timeout, retries=retries)
+        self.poll_interval = poll_interval
+        try:
+            self.device_info = wire.decode_info(self.client.request(Command.INFO))
+        except ValueError as e:
+            link.close()
+            raise ProtocolError(f"{name}: malformed INFO response: {e}", transport=name,
+                                command="INFO") from e
+        except BaseException:
+            link.close()
+            raise
+        self.config = self.device_info.config
+        if expected_config is not None and expected_config != self.config:
+            link.close()
+            raise TransportError(f"{name}: the device is {self.config}, not the requested "
+                                 f"{expected_config}")
+        self.format = wire.WireFormat.for_config(self.config)
+        self.description = f"{description}, N={self.config.n}"
+        self._loaded_a = None   # (n, digest) of the coupling matrix in the device's memory
+
+    # --- Backend -----------------------------------------------------------------------------
+    def info(self) -> dict:
+        d = self.device_info
+        return dict(super().info(), gateware_version=f"{d.gateware_version >> 8}."
+                    f"{d.gateware_version & 0xFF}", board=d.board, max_chains=d.max_chains,
+                    max_request_payload=d.max_request_payload, clock_hz=d.clock_hz,
+                    protocol_version=wire.PROTOCOL_VERSION)
+
+    def reset(self) -> None:
+        """RESET the device (stopping any job) after dropping whatever is half-received; the
+        coupling matrix is reloaded by the next job."""
+        self._loaded_a = None
+        self.client.resync()
+        self.client.request(Command.RESET)
+
+    def close(self) -> None:
+        self.link.close()
+
+    def run_jobs(self, a_q, b_q, params: JobParams, seeds, progress=None) -> list[JobResult]:
+        a_q, b_q = self._check(a_q, b_q, params, seeds)
+        try:
+            self._load_a(a_q)
+            results = []
+            for first, count in _chunks(len(seeds), self.device_info.max_chains):
+                results += self._run_group(b_q[first:first + count], seeds[first:first + count],
+                                           params, progress)
+            return results
+        except BaseException:
+            # The device may have stopped mid-load or been reset: reload A next time.
+            self._loaded_a = None
+            raise
+
+    # --- steps of a job ----------------------------------------------------------------------
+    def _check(self, a_q, b_q, params, seeds):
+        """The golden model's input checks, so that nothing invalid is ever sent."""
+        params.validate(self.config)
+        n = params.n_active
+        a_q = np.asarray(a_q)
+        b_q = np.atleast_2d(np.asarray(b_q))
+        if a_q.shape != (n, n):
+            raise ConfigError(f"a_q must have shape ({n}, {n}) for n_active={n}, got {a_q.shape}")
+        if b_q.shape[1:] != (n,):
+            raise ConfigError(f"b_q must have shape (C, {n}), got {b_q.shape}")
+        if len(seeds) != b_q.shape[0]:
+            raise ConfigError(f"{len(seeds)} seeds for {b_q.shape[0]} chains")
+        for label, codes, bits in (("a_q", a_q, self.config.a_bits), ("b_q", b_q, self.config.b_bits)):
+            lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+            if not np.issubdtype(codes.dtype, np.integer):
+                raise ConfigError(f"{label} must hold integer codes, got dtype {codes.dtype}")
+            if codes.size and (codes.min() < lo or codes.max() > hi):
+                raise ConfigError(f"{label} codes must lie in [{lo}, {hi}], got "
+                                  f"[{codes.min()}, {codes.max()}]")
+        for s in seeds:
+            if not 0 <= int(s) < 1 << 64:
+                raise ConfigError(f"seed {s} is not a 64-bit unsigned integer")
+        return a_q, b_q
+
+    def _values_per_frame(self, width: int) -> int:
+        return (self.device_info.max_request_payload - wire.LOAD_HEADER_BYTES) // width
+
+    def _load_a(self, a_q: np.ndarray) -> None:
+        n = a_q.shape[0]
+        key = (n, hashlib.blake2b(np.ascontiguousarray(a_q, dtype=np.int64).tobytes(),
+                                  digest_size=16).digest())
+        if key == self._loaded_a:
+            return
+        self._loaded_a = None
+        width, big_n = self.format.a_bytes, self.config.n
+        per_frame = self._values_per_frame(width)
+        # LOAD_A writes consecutive row-major cells of the N x N memory, so when n == N the
+        # whole matrix is one run; otherwise each row is its own run.
+        runs = [(0, a_q.ravel())] if n == big_n else [(r * big_n, a_q[r]) for r in range(n)]
+        for base, values in runs:
+            for start, count in _chunks(len(values), per_frame):
+                row, col = divmod(base + start, big_n)
+                self.client.request(Command.LOAD_A, struct.pack("<HH", row, col)
+                                    + wire.pack_signed(values[start:start + count], width))
+        self._loaded_a = key
+
+    def _run_group(self, b_q, seeds, params: JobParams, progress) -> list[JobResult]:
+        n = params.n_active
+        b_per_frame = self._values_per_frame(self.format.b_bytes)
+        cells_per_frame = self._values_per_frame(wire.SEEDS_BYTES_PER_CELL)
+        for chain, (b, seed) in enumerate(zip(b_q, seeds)):
+            for start, count in _chunks(n, b_per_frame):
+                self.client.request(Command.LOAD_B, struct.pack("<HH", chain, start)
+                                    + wire.pack_signed(b[start:start + count], self.format.b_bytes))
+            states = golden.cell_seeds(int(seed), n).astype("<u4")
+            for start, count in _chunks(n, cells_per_frame):
+                self.client.request(Command.LOAD_SEEDS, struct.pack("<HH", chain, start)
+                                    + states[start:start + count].tobytes())
+        self.client.request(Command.SET_PARAMS, wire.encode_params(params, len(seeds)))
+        self._start()
+        status = self._wait(progress)
+        return [self._read_chain(chain, params, status) for chain in range(len(seeds))]
+
+    def _start(self) -> None:
+        try:
+            self.client.request(Command.RUN)
+        except DeviceBusyError:
+            # A retried RUN whose first attempt started the job (its answer was lost) finds
+            # the device busy with exactly this job.
+            if self.client.last_attempts == 1:
+                raise
+
+    def _wait(self, progress) -> wire.JobStatus:
+        reported = 0
+        pause = self.poll_interval / 64
+        while True:
+            status = wire.decode_status(self.client.request(Command.STATUS))
+            if progress is not None and status.steps > reported:
+                progress(status.steps - reported)
+                reported = status.steps
+            if status.state == JobState.DONE:
+                return status
+            if status.state != JobState.RUNNING:
+                raise DeviceError(f"{self.name}: the job stopped in state {status.state.name} "
+                                  f"(aborted or reset by someone else?)")
+            time.sleep(pause)
+            pause = min(2 * pause, self.poll_interval)
+
+    def _read_chain(self, chain: int, params: JobParams, status: wire.JobStatus) -> JobResult:
+        n = params.n_active
+        width = self.format.sum_y_bytes
+        per_frame = (wire.MAX_PAYLOAD - 1 - wire.READ_MEAN_HEADER_BYTES) // width
+        sum_y, saturations = [], 0
+        for start, count in _chunks(n, per_frame):
+            data = self.client.request(Command.READ_MEAN, struct.pack("<HHH", chain, start, count))
+            self._expect_length(Command.READ_MEAN, data, wire.READ_MEAN_HEADER_BYTES + count * width)
+            (saturations,) = struct.unpack_from("<I", data)
+            sum_y.append(wire.unpack_signed(data[wire.READ_MEAN_HEADER_BYTES:], width))
+        sum_yy = None
+        if params.moments:
+            width = self.format.sum_yy_bytes
+            per_frame = (wire.MAX_PAYLOAD - 1) // width
+            parts = []
+            for start, count in _chunks(n * (n + 1) // 2, per_frame):
+                data = self.client.request(Command.READ_MOMENTS,
+                                           struct.pack("<HIH", chain, start, count))
+                self._expect_length(Command.READ_MOMENTS, data, count * width)
+                parts.append(wire.unpack_signed(data, width))
+            sum_yy = np.concatenate(parts)
+        return JobResult(sum_y=np.concatenate(sum_y), sum_yy=sum_yy, count=status.samples,
+                         saturations=saturations, steps=status.steps)
+
+    def _expect_length(self, command: Command, data: bytes, expected: int) -> None:
+        if len(data) != expected:
+            raise ProtocolError(f"{self.name}: {name} returned {len(data)} bytes, "
+                                f"expected {expected}", transport=self.name, command=command.name)

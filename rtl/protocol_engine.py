@@ -1,0 +1,677 @@
+"""``ProtocolEngine``: the wire protocol in gateware, byte streams in and out, host bus to the core.
+
+The engine is the device end of :mod:`thermospu.rtl.wire` (docs/protocol.md): it parses request
+frames from ``rx_bytes``, checks them in the order the protocol prescribes, turns each command
+into host-bus accesses of :class:`~thermospu.rtl.core.SPUCore` (addresses from
+:mod:`thermospu.rtl.regmap`) and sends exactly one response frame per request on ``tx_bytes``.
+
+Why nothing the host sends can corrupt a job or hang the engine:
+
+* A request's payload is held in a buffer (``max_request_payload`` bytes, one block RAM) until
+  its CRC has been checked; only then is anything written to the core. A frame whose LEN
+  exceeds the buffer is refused from its header alone.
+* While the core is busy, every command that writes or reads the core's memories or job
+  registers is refused with BUSY before it touches the bus.
+* A frame that stops arriving is dropped after ``idle_timeout`` cycles without a byte and
+  answered TRUNCATED; the engine then hunts for the next SYNC.
+* Every path through the state machine ends in sending one response and returning to the hunt;
+  the only waits are for bytes from the host, for the core's fixed-latency read acknowledge and
+  for the core to stop after an abort (one Euler step at most).
+
+The engine supports one chain per job (``max_chains`` = 1 in INFO): the core has one set of
+cells. Resource use: two CRC-32 units, the request buffer, a 26-byte argument register and a
+few counters.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
+from amaranth.lib import crc, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from . import regmap as rm
+from . import wire
+from .config import K_MAX, JobParams, SPUConfig
+from .hostbus import HostBusSignature
+from .wire import Command, JobState, Status
+
+__all__ = ["ProtocolEngine", "StreamSPU", "DEFAULT_MAX_REQUEST_PAYLOAD"]
+
+#: One iCE40 block RAM (4 kbit) of request buffer: 124 A codes of 2 bytes or 31 cells of seeds
+#: per frame, plenty to keep a 3 Mbaud line busy.
+DEFAULT_MAX_REQUEST_PAYLOAD = 512
+#: Bytes of the payload kept in registers for argument checks (the SET_PARAMS payload).
+ARG_BYTES = wire.SET_PARAMS_BYTES
+
+_SET_PARAMS_OFFSETS = {}
+_offset = 0
+for _name, _fmt in wire.SET_PARAMS_LAYOUT:
+    _SET_PARAMS_OFFSETS[_name] = (_offset, {"B": 1, "H": 2, "I": 4, "Q": 8}[_fmt])
+    _offset += _SET_PARAMS_OFFSETS[_name][1]
+assert _offset == ARG_BYTES
+
+
+class ProtocolEngine(wiring.Component):
+    """Wire-protocol device: request frames in, response frames out, SPU core host bus.
+
+    Parameters
+    ----------
+    config : SPUConfig
+        The machine of the core it drives (INFO reports it; argument limits come from it).
+    clock_hz : int
+        The ``sync`` clock in Hz, reported by INFO (0 where there is none, e.g. simulation).
+        Also sets the default idle timeout, 50 ms.
+    board : str
+        Board name INFO reports (ASCII, <= 255 characters).
+    max_request_payload : int
+        Request buffer size in bytes (>= the 26-byte SET_PARAMS payload, <= 65535).
+    idle_timeout : int or None
+        Cycles without a byte after which a frame begun is dropped (TRUNCATED). Default: 50 ms
+        of ``clock_hz``, or 2**20 cycles when ``clock_hz`` is 0.
+
+    Members
+    -------
+    rx_bytes : In(stream.Signature(8))
+        Bytes from the host (e.g. a UART receiver). Transfer on ``valid & ready``.
+    tx_bytes : Out(stream.Signature(8))
+        Bytes to the host. ``valid`` never waits for ``ready``; ``payload`` holds until taken.
+    bus : Out(HostBusSignature())
+        The core's host bus (initiator side).
+    protocol_error : Out(1)
+        One-cycle strobe for every error response except BUSY and NOT_READY (e.g. an LED).
+    hunting : Out(1)
+        Waiting for the SYNC of the next frame, nothing left to do or send.
+    receiving : Out(1)
+        Inside a frame, waiting for its next byte from the host.
+    """
+
+    def __init__(self, config: SPUConfig, *, clock_hz: int = 0, board: str = "sim",
+                 max_request_payload: int = DEFAULT_MAX_REQUEST_PAYLOAD,
+                 idle_timeout: int | None = None):
+        if not isinstance(config, SPUConfig):
+            raise TypeError(f"config must be an SPUConfig, got {config!r}")
+        if not ARG_BYTES <= max_request_payload <= wire.MAX_PAYLOAD:
+            raise ValueError(f"max_request_payload={max_request_payload} outside "
+                             f"[{ARG_BYTES}, {wire.MAX_PAYLOAD}]")
+        if not isinstance(clock_hz, int) or not 0 <= clock_hz < 1 << 32:
+            raise ValueError(f"clock_hz={clock_hz!r} must be an int in [0, 2**32)")
+        if idle_timeout is None:
+            idle_timeout = clock_hz // 20 if clock_hz else 1 << 20
+        if idle_timeout < 1:
+            raise ValueError(f"idle_timeout={idle_timeout} must be >= 1 cycle")
+        self.config = config
+        self.max_request_payload = max_request_payload
+        self.idle_timeout = idle_timeout
+        self.info = wire.DeviceInfo(config, rm.GATEWARE_VERSION, 1, max_request_payload,
+                                    clock_hz, board)
+        self.info_bytes = wire.encode_info(self.info)   # validates the board name too
+        super().__init__({
+            "rx_bytes": In(stream.Signature(8)),
+            "tx_bytes": Out(stream.Signature(8)),
+            "bus": Out(HostBusSignature()),
+            "protocol_error": Out(1),
+            "hunting": Out(1),
+            "receiving": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.config
+        fmt = wire.WireFormat.for_config(cfg)
+        rx, tx, bus = self.rx_bytes, self.tx_bytes, self.bus
+        n_cells = cfg.n
+        row_bits = cfg.log2_n
+        cap = self.max_request_payload
+
+        m.submodules.rx_crc = rx_crc = crc.catalog.CRC32_ISO_HDLC(data_width=8).create()
+        m.submodules.tx_crc = tx_crc = crc.catalog.CRC32_ISO_HDLC(data_width=8).create()
+        buffer = Memory(shape=8, depth=cap, init=[])
+        m.submodules.buffer = buffer
+        buf_wr = buffer.write_port()
+        buf_rd = buffer.read_port()
+
+        # --- frame being received ------------------------------------------------------------
+        version = Signal(8)
+        code = Signal(8)
+        seq = Signal(8)
+        length = Signal(16)
+        header_index = Signal(range(wire.HEADER_BYTES))
+        payload_index = Signal(16)
+        crc_index = Signal(range(wire.CRC_BYTES))
+        args = Signal(8 * ARG_BYTES)
+        idle = Signal(range(self.idle_timeout + 1))
+        # LOAD_* values: bytes into the current value, values completed.
+        value_width = Signal(range(17))
+        value_phase = Signal(range(17))
+        values = Signal(16)
+
+        def arg(offset, nbytes):
+            return args[8 * offset:8 * (offset + nbytes)]
+
+        def param(name):
+            return arg(*_SET_PARAMS_OFFSETS[name])
+
+        first_index = arg(0, 2)       # LOAD_A row / chain of LOAD_B, LOAD_SEEDS, READ_*
+        second_index = arg(2, 2)      # LOAD_A col / start of LOAD_B, LOAD_SEEDS, READ_MEAN
+        read_mean_count = arg(4, 2)
+        moments_start = arg(2, 4)
+        moments_count = arg(6, 2)
+
+        # --- state kept between frames -------------------------------------------------------
+        params_valid = Signal()
+        par_n = Signal(range(n_cells + 1))
+        par_moments = Signal()
+        job_n = Signal(range(n_cells + 1))
+        job_moments = Signal()
+        job_triangle = Signal(range(cfg.n_moments + 1))
+        core_busy = Signal()
+        core_done = Signal()
+        core_aborted = Signal()
+
+        # --- response being sent ---------------------------------------------------------------
+        status = Signal(8)
+        response_length = Signal(16)
+
+        # --- bus access helpers ----------------------------------------------------------------
+        def reg_address(reg):
+            return rm.address(rm.REGION_REGS, reg)
+
+        # --- argument checks (combinational, on the captured header and arguments) -----------
+        known = Signal()
+        length_ok = Signal()
+        needs_idle = Signal()
+        argument_ok = Signal()
+        ready_ok = Signal()
+        m.d.comb += known.eq(0)
+        with m.Switch(code):
+            for command in Command:
+                with m.Case(command):
+                    m.d.comb += known.eq(1)
+                    fixed = wire.FIXED_REQUEST_BYTES.get(command)
+                    if fixed is None:
+                        m.d.comb += length_ok.eq((values != 0) & (value_phase == 0))
+                    else:
+                        m.d.comb += length_ok.eq(length == fixed)
+                    m.d.comb += needs_idle.eq(command in wire.COMMANDS_NEEDING_IDLE)
+
+        count_sum = Signal(33)
+        m.d.comb += argument_ok.eq(1)
+        m.d.comb += ready_ok.eq(1)
+        sigma_shift_max = JobParams(1, 0, 0, 0, 0, 0, 1).sigma_shift_max(cfg)
+        with m.Switch(code):
+            with m.Case(Command.LOAD_A):
+                m.d.comb += argument_ok.eq(
+                    (first_index < n_cells) & (second_index < n_cells)
+                    & (first_index * n_cells + second_index + values <= n_cells * n_cells))
+            with m.Case(Command.LOAD_B, Command.LOAD_SEEDS):
+                m.d.comb += argument_ok.eq((first_index == 0)
+                                           & (second_index + values <= n_cells))
+            with m.Case(Command.SET_PARAMS):
+                limits = {
+                    "n_active": (1, n_cells), "chains": (1, 1), "k": (0, K_MAX),
+                    "b_shift": (0, cfg.b_shift_max), "sigma_shift": (0, sigma_shift_max),
+                    "moments": (0, 1), "sigma_q": (0, cfg.sigma_max_code), "thin": (1, 0xFFFF),
+                    "burn_in": (0, 0xFFFFFFFF), "samples": (1, cfg.max_samples),
+                }
+                ok = Const(1)
+                for name, (lo, hi) in limits.items():
+                    value = param(name)
+                    if lo > 0:
+                        ok = ok & (value >= lo)
+                    if hi < (1 << len(value)) - 1:
+                        ok = ok & (value <= hi)
+                m.d.comb += argument_ok.eq(ok)
+            with m.Case(Command.RUN):
+                m.d.comb += ready_ok.eq(params_valid)
+            with m.Case(Command.READ_MEAN):
+                m.d.comb += [
+                    count_sum.eq(second_index + read_mean_count),
+                    argument_ok.eq(
+                        (first_index == 0) & (read_mean_count != 0) & (count_sum <= n_cells)
+                        & (1 + wire.READ_MEAN_HEADER_BYTES + read_mean_count * fmt.sum_y_bytes
+                           <= wire.MAX_PAYLOAD)),
+                    ready_ok.eq(core_done & ~core_aborted & (count_sum <= job_n)),
+                ]
+            with m.Case(Command.READ_MOMENTS):
+                m.d.comb += [
+                    count_sum.eq(moments_start + moments_count),
+                    argument_ok.eq(
+                        (first_index == 0) & (moments_count != 0) & (count_sum <= cfg.n_moments)
+                        & (1 + moments_count * fmt.sum_yy_bytes <= wire.MAX_PAYLOAD)),
+                    ready_ok.eq(core_done & ~core_aborted & job_moments
+                                & (count_sum <= job_triangle)),
+                ]
+
+        ok_length = Signal(16)
+        with m.Switch(code):
+            with m.Case(Command.INFO):
+                m.d.comb += ok_length.eq(1 + len(self.info_bytes))
+            with m.Case(Command.STATUS):
+                m.d.comb += ok_length.eq(1 + 17)
+            with m.Case(Command.READ_MEAN):
+                m.d.comb += ok_length.eq(1 + wire.READ_MEAN_HEADER_BYTES
+                                         + read_mean_count * fmt.sum_y_bytes)
+            with m.Case(Command.READ_MOMENTS):
+                m.d.comb += ok_length.eq(1 + moments_count * fmt.sum_yy_bytes)
+            with m.Default():
+                m.d.comb += ok_length.eq(1)
+
+        # --- write replay (LOAD_*): buffer bytes -> words -> bus ------------------------------
+        replay_index = Signal(16)
+        word = Signal(32)
+        word_bytes = Signal(range(5))     # bytes per bus word of this command
+        word_phase = Signal(range(5))
+        write_addr = Signal(rm.ADDR_BITS)
+        a_row = Signal(16)
+        a_col = Signal(16)
+        write_value = Signal(64)
+        with m.Switch(code):
+            with m.Case(Command.LOAD_A):
+                m.d.comb += write_value.eq(word[:cfg.a_bits].as_signed())
+            with m.Case(Command.LOAD_B):
+                m.d.comb += write_value.eq(word[:cfg.b_bits].as_signed())
+            with m.Default():
+                m.d.comb += write_value.eq(word)
+
+        # --- job parameters written by SET_PARAMS -------------------------------------------
+        param_writes = [(rm.REG_N_ACTIVE, param("n_active")), (rm.REG_K, param("k")),
+                        (rm.REG_B_SHIFT, param("b_shift")), (rm.REG_SIGMA_Q, param("sigma_q")),
+                        (rm.REG_SIGMA_SHIFT, param("sigma_shift")),
+                        (rm.REG_BURN_IN, param("burn_in")), (rm.REG_SAMPLES, param("samples")),
+                        (rm.REG_THIN, param("thin")), (rm.REG_MOMENTS, param("moments"))]
+        param_index = Signal(range(len(param_writes) + 1))
+
+        # --- response data ---------------------------------------------------------------------
+        info_rom = Array(Const(b, 8) for b in self.info_bytes)
+        data_index = Signal(16)        # items (bytes of INFO, values of READ_*) sent
+        data_word = Signal(64)
+        data_bytes_left = Signal(range(9))
+        tri_i = Signal(range(n_cells + 1))
+        tri_j = Signal(range(n_cells + 1))
+        tri_rem = Signal(32)
+        state_code = Signal(8)
+        m.d.comb += state_code.eq(Mux(core_busy, JobState.RUNNING,
+                                      Mux(core_done, Mux(core_aborted, JobState.ABORTED,
+                                                         JobState.DONE), JobState.IDLE)))
+
+        # The response header and CRC, byte by byte.
+        header = Array([Const(wire.SYNC, 8), Const(wire.PROTOCOL_VERSION, 8),
+                        code | wire.RESPONSE_FLAG, seq, response_length[:8], response_length[8:],
+                        status])
+        tx_index = Signal(range(8))
+
+        rx_fire = rx.valid & rx.ready
+        tx_fire = tx.valid & tx.ready
+
+        m.d.comb += [rx_crc.data.eq(rx.payload), tx_crc.data.eq(tx.payload),
+                     buf_wr.data.eq(rx.payload), buf_wr.addr.eq(payload_index)]
+
+        def respond(error_status):
+            m.d.sync += [status.eq(error_status), response_length.eq(1), tx_index.eq(0)]
+            m.next = "SEND_HEADER"
+
+        with m.FSM(name="engine"):
+            # --- receive ---------------------------------------------------------------------
+            with m.State("HUNT"):
+                m.d.comb += [rx.ready.eq(1), self.hunting.eq(1)]
+                m.d.sync += [header_index.eq(1), idle.eq(0), code.eq(0), seq.eq(0)]
+                with m.If(rx.valid & (rx.payload == wire.SYNC)):
+                    m.d.comb += rx_crc.start.eq(1)
+                    m.next = "HEADER"
+
+            with m.State("HEADER"):
+                m.d.comb += [self.receiving.eq(1), rx.ready.eq(1), rx_crc.valid.eq(rx.valid)]
+                with m.If(rx.valid):
+                    m.d.sync += [idle.eq(0), header_index.eq(header_index + 1)]
+                    with m.Switch(header_index):
+                        with m.Case(1):
+                            m.d.sync += version.eq(rx.payload)
+                        with m.Case(2):
+                            m.d.sync += code.eq(rx.payload)
+                        with m.Case(3):
+                            m.d.sync += seq.eq(rx.payload)
+                        with m.Case(4):
+                            m.d.sync += length[:8].eq(rx.payload)
+                        with m.Case(5):
+                            m.d.sync += length[8:].eq(rx.payload)
+                            m.next = "HEADER_CHECK"
+                with m.Else():
+                    m.d.sync += idle.eq(idle + 1)
+                    with m.If(idle == self.idle_timeout - 1):
+                        respond(Status.TRUNCATED)
+
+            with m.State("HEADER_CHECK"):
+                m.d.sync += [payload_index.eq(0), crc_index.eq(0), values.eq(0),
+                             value_phase.eq(0), args.eq(0)]
+                with m.Switch(code):
+                    with m.Case(Command.LOAD_A):
+                        m.d.sync += value_width.eq(fmt.a_bytes)
+                    with m.Case(Command.LOAD_B):
+                        m.d.sync += value_width.eq(fmt.b_bytes)
+                    with m.Default():
+                        m.d.sync += value_width.eq(wire.SEEDS_BYTES_PER_CELL)
+                with m.If(version != wire.PROTOCOL_VERSION):
+                    respond(Status.BAD_VERSION)
+                with m.Elif(length > cap):
+                    respond(Status.FRAME_TOO_LONG)
+                with m.Elif(length == 0):
+                    m.next = "CRC"
+                with m.Else():
+                    m.next = "PAYLOAD"
+
+            with m.State("PAYLOAD"):
+                m.d.comb += [self.receiving.eq(1), rx.ready.eq(1), rx_crc.valid.eq(rx.valid),
+                             buf_wr.en.eq(rx.valid)]
+                with m.If(rx.valid):
+                    m.d.sync += [idle.eq(0), payload_index.eq(payload_index + 1)]
+                    with m.If(payload_index < ARG_BYTES):
+                        m.d.sync += args.word_select(payload_index[:5], 8).eq(rx.payload)
+                    with m.If(payload_index >= wire.LOAD_HEADER_BYTES):
+                        with m.If(value_phase == value_width - 1):
+                            m.d.sync += [value_phase.eq(0), values.eq(values + 1)]
+                        with m.Else():
+                            m.d.sync += value_phase.eq(value_phase + 1)
+                    with m.If(payload_index == length - 1):
+                        m.next = "CRC"
+                with m.Else():
+                    m.d.sync += idle.eq(idle + 1)
+                    with m.If(idle == self.idle_timeout - 1):
+                        respond(Status.TRUNCATED)
+
+            with m.State("CRC"):
+                m.d.comb += [self.receiving.eq(1), rx.ready.eq(1), rx_crc.valid.eq(rx.valid)]
+                with m.If(rx.valid):
+                    m.d.sync += [idle.eq(0), crc_index.eq(crc_index + 1)]
+                    with m.If(crc_index == wire.CRC_BYTES - 1):
+                        m.next = "CRC_CHECK"
+                with m.Else():
+                    m.d.sync += idle.eq(idle + 1)
+                    with m.If(idle == self.idle_timeout - 1):
+                        respond(Status.TRUNCATED)
+
+            with m.State("CRC_CHECK"):
+                # The CRC register has taken the last CRC byte; over data + CRC it must hold
+                # the residue.
+                with m.If(~rx_crc.match_detected):
+                    respond(Status.BAD_CRC)
+                with m.Else():
+                    m.d.comb += [bus.addr.eq(reg_address(rm.REG_STATUS)), bus.r_stb.eq(1)]
+                    m.next = "READ_CORE_STATUS"
+
+            # --- decide --------------------------------------------------------------------
+            with m.State("READ_CORE_STATUS"):
+                with m.If(bus.r_ack):
+                    m.d.sync += [core_busy.eq(bus.r_data[0]), core_done.eq(bus.r_data[1]),
+                                 core_aborted.eq(bus.r_data[3])]
+                    m.next = "CHECK"
+
+            with m.State("CHECK"):
+                m.d.sync += [replay_index.eq(wire.LOAD_HEADER_BYTES), word_phase.eq(0),
+                             a_row.eq(first_index), a_col.eq(second_index), param_index.eq(0),
+                             data_index.eq(0)]
+                with m.Switch(code):
+                    with m.Case(Command.LOAD_A):
+                        m.d.sync += word_bytes.eq(fmt.a_bytes)
+                    with m.Case(Command.LOAD_B):
+                        m.d.sync += [word_bytes.eq(fmt.b_bytes),
+                                     write_addr.eq(rm.address(rm.REGION_B, 0) + second_index)]
+                    with m.Default():
+                        m.d.sync += [word_bytes.eq(4),
+                                     write_addr.eq(rm.address(rm.REGION_SEEDS, 0)
+                                                   + (second_index << 2))]
+                with m.If(~known):
+                    respond(Status.UNKNOWN_COMMAND)
+                with m.Elif(~length_ok):
+                    respond(Status.BAD_LENGTH)
+                with m.Elif(needs_idle & core_busy):
+                    respond(Status.BUSY)
+                with m.Elif(~argument_ok):
+                    respond(Status.BAD_ARGUMENT)
+                with m.Elif(~ready_ok):
+                    respond(Status.NOT_READY)
+                with m.Else():
+                    m.d.sync += [status.eq(Status.OK), response_length.eq(ok_length),
+                                 tx_index.eq(0)]
+                    with m.Switch(code):
+                        with m.Case(Command.LOAD_A, Command.LOAD_B, Command.LOAD_SEEDS):
+                            m.next = "REPLAY_ADDRESS"
+                        with m.Case(Command.SET_PARAMS):
+                            m.next = "WRITE_PARAMS"
+                        with m.Case(Command.RUN):
+                            m.d.comb += [bus.addr.eq(reg_address(rm.REG_CONTROL)),
+                                         bus.w_data.eq(rm.CONTROL_START), bus.w_stb.eq(1)]
+                            m.d.sync += [job_n.eq(par_n), job_moments.eq(par_moments),
+                                         job_triangle.eq((par_n * (par_n + 1)) >> 1)]
+                            m.next = "SEND_HEADER"
+                        with m.Case(Command.ABORT, Command.RESET):
+                            m.d.comb += [bus.addr.eq(reg_address(rm.REG_CONTROL)),
+                                         bus.w_data.eq(rm.CONTROL_ABORT), bus.w_stb.eq(1)]
+                            m.next = "STOP_POLL"
+                        with m.Case(Command.READ_MOMENTS):
+                            m.d.sync += [tri_i.eq(0), tri_rem.eq(moments_start)]
+                            m.next = "TRIANGLE_SEARCH"
+                        with m.Default():
+                            m.next = "SEND_HEADER"
+
+            # --- LOAD_*: replay the buffer as bus writes -----------------------------------
+            with m.State("REPLAY_ADDRESS"):
+                m.d.comb += buf_rd.addr.eq(replay_index)
+                m.next = "REPLAY_DATA"
+
+            with m.State("REPLAY_DATA"):
+                # Little-endian: each byte read goes to the top of the word, which shifts down.
+                shifted = Signal(32)
+                m.d.comb += shifted.eq(Cat(word[8:], buf_rd.data))
+                m.d.sync += replay_index.eq(replay_index + 1)
+                with m.If(word_phase == word_bytes - 1):
+                    # Align the completed word: ``word_bytes`` bytes sit at the top of 32 bits.
+                    aligned = Signal(32)
+                    with m.Switch(word_bytes):
+                        for nbytes in (1, 2, 3, 4):
+                            with m.Case(nbytes):
+                                m.d.comb += aligned.eq(shifted >> (8 * (4 - nbytes)))
+                    m.d.sync += [word.eq(aligned), word_phase.eq(0)]
+                    m.next = "REPLAY_WRITE"
+                with m.Else():
+                    m.d.sync += [word.eq(shifted), word_phase.eq(word_phase + 1)]
+                    m.next = "REPLAY_ADDRESS"
+
+            with m.State("REPLAY_WRITE"):
+                m.d.comb += [bus.w_data.eq(write_value), bus.w_stb.eq(1)]
+                with m.If(code == Command.LOAD_A):
+                    m.d.comb += bus.addr.eq(rm.address(rm.REGION_A, 0)
+                                            | (a_row[:row_bits] << row_bits) | a_col[:row_bits])
+                    with m.If(a_col == n_cells - 1):
+                        m.d.sync += [a_col.eq(0), a_row.eq(a_row + 1)]
+                    with m.Else():
+                        m.d.sync += a_col.eq(a_col + 1)
+                with m.Else():
+                    m.d.comb += bus.addr.eq(write_addr)
+                    m.d.sync += write_addr.eq(write_addr + 1)
+                m.d.sync += word.eq(0)
+                with m.If(replay_index == length):
+                    m.next = "SEND_HEADER"
+                with m.Else():
+                    m.next = "REPLAY_ADDRESS"
+
+            # --- SET_PARAMS: nine register writes --------------------------------------------
+            with m.State("WRITE_PARAMS"):
+                m.d.comb += bus.w_stb.eq(1)
+                with m.Switch(param_index):
+                    for index, (reg, value) in enumerate(param_writes):
+                        with m.Case(index):
+                            m.d.comb += [bus.addr.eq(reg_address(reg)), bus.w_data.eq(value)]
+                m.d.sync += param_index.eq(param_index + 1)
+                with m.If(param_index == len(param_writes) - 1):
+                    m.d.sync += [params_valid.eq(1), par_n.eq(param("n_active")),
+                                 par_moments.eq(param("moments"))]
+                    m.next = "SEND_HEADER"
+
+            # --- ABORT / RESET: wait for the core to stop (one Euler step at most) ----------
+            with m.State("STOP_POLL"):
+                m.d.comb += [bus.addr.eq(reg_address(rm.REG_STATUS)), bus.r_stb.eq(1)]
+                m.next = "STOP_WAIT"
+
+            with m.State("STOP_WAIT"):
+                with m.If(bus.r_ack):
+                    with m.If(bus.r_data[0]):
+                        m.next = "STOP_POLL"
+                    with m.Elif(code == Command.RESET):
+                        m.d.comb += [bus.addr.eq(reg_address(rm.REG_CONTROL)),
+                                     bus.w_data.eq(rm.CONTROL_CLEAR), bus.w_stb.eq(1)]
+                        m.d.sync += params_valid.eq(0)
+                        m.next = "SEND_HEADER"
+                    with m.Else():
+                        m.next = "SEND_HEADER"
+
+            # --- READ_MOMENTS: linear upper-triangle index -> (i, j) ---------------------------
+            with m.State("TRIANGLE_SEARCH"):
+                row_length = Signal(range(n_cells + 1))
+                m.d.comb += row_length.eq(job_n - tri_i)
+                with m.If(tri_rem >= row_length):
+                    m.d.sync += [tri_rem.eq(tri_rem - row_length), tri_i.eq(tri_i + 1)]
+                with m.Else():
+                    m.d.sync += tri_j.eq(tri_i + tri_rem)
+                    m.next = "SEND_HEADER"
+
+            # --- transmit: header, data, CRC ---------------------------------------------------
+            with m.State("SEND_HEADER"):
+                m.d.comb += [tx.valid.eq(1), tx.payload.eq(header[tx_index])]
+                m.d.comb += [tx_crc.start.eq(tx_index == 0), tx_crc.valid.eq(tx_fire & (tx_index != 0))]
+                with m.If(tx_fire):
+                    m.d.sync += tx_index.eq(tx_index + 1)
+                    with m.If(tx_index == 6):
+                        m.d.sync += [data_index.eq(0), data_bytes_left.eq(0), tx_index.eq(0)]
+                        with m.If(status != Status.OK):
+                            m.d.comb += self.protocol_error.eq(
+                                (status != Status.BUSY) & (status != Status.NOT_READY))
+                            m.next = "SEND_CRC"
+                        with m.Else():
+                            m.next = "DATA_NEXT"
+
+            with m.State("DATA_NEXT"):
+                # Fetch the next item of the response data into data_word / data_bytes_left.
+                with m.Switch(code):
+                    with m.Case(Command.INFO):
+                        with m.If(data_index == len(self.info_bytes)):
+                            m.next = "SEND_CRC"
+                        with m.Else():
+                            m.d.sync += [data_word.eq(info_rom[data_index[:8]]),
+                                         data_bytes_left.eq(1)]
+                            m.next = "SEND_DATA"
+                    with m.Case(Command.STATUS):
+                        with m.If(data_index == 0):
+                            m.d.sync += [data_word.eq(state_code), data_bytes_left.eq(1)]
+                            m.next = "SEND_DATA"
+                        with m.Elif(data_index == 3):
+                            m.next = "SEND_CRC"
+                        with m.Else():
+                            m.d.comb += [bus.r_stb.eq(1), bus.addr.eq(Mux(
+                                data_index == 1, reg_address(rm.REG_STEPS),
+                                reg_address(rm.REG_COUNT)))]
+                            m.d.sync += data_bytes_left.eq(8)
+                            m.next = "DATA_READ"
+                    with m.Case(Command.READ_MEAN):
+                        with m.If(data_index == 0):
+                            m.d.comb += [bus.r_stb.eq(1),
+                                         bus.addr.eq(reg_address(rm.REG_SATURATIONS))]
+                            m.d.sync += data_bytes_left.eq(wire.READ_MEAN_HEADER_BYTES)
+                            m.next = "DATA_READ"
+                        with m.Elif(data_index == read_mean_count + 1):
+                            m.next = "SEND_CRC"
+                        with m.Else():
+                            m.d.comb += [bus.r_stb.eq(1), bus.addr.eq(
+                                rm.address(rm.REGION_SUM_Y, 0) + second_index + data_index - 1)]
+                            m.d.sync += data_bytes_left.eq(fmt.sum_y_bytes)
+                            m.next = "DATA_READ"
+                    with m.Case(Command.READ_MOMENTS):
+                        with m.If(data_index == moments_count):
+                            m.next = "SEND_CRC"
+                        with m.Else():
+                            m.d.comb += [bus.r_stb.eq(1), bus.addr.eq(
+                                rm.address(rm.REGION_SUM_YY, 0)
+                                | (tri_i[:row_bits] << row_bits) | tri_j[:row_bits])]
+                            with m.If(tri_j == job_n - 1):
+                                m.d.sync += [tri_i.eq(tri_i + 1), tri_j.eq(tri_i + 1)]
+                            with m.Else():
+                                m.d.sync += tri_j.eq(tri_j + 1)
+                            m.d.sync += data_bytes_left.eq(fmt.sum_yy_bytes)
+                            m.next = "DATA_READ"
+                    with m.Default():
+                        m.next = "SEND_CRC"
+
+            with m.State("DATA_READ"):
+                with m.If(bus.r_ack):
+                    m.d.sync += data_word.eq(bus.r_data)
+                    m.next = "SEND_DATA"
+
+            with m.State("SEND_DATA"):
+                m.d.comb += [tx.valid.eq(1), tx.payload.eq(data_word[:8]),
+                             tx_crc.valid.eq(tx_fire)]
+                with m.If(tx_fire):
+                    m.d.sync += [data_word.eq(data_word >> 8),
+                                 data_bytes_left.eq(data_bytes_left - 1)]
+                    with m.If(data_bytes_left == 1):
+                        m.d.sync += data_index.eq(data_index + 1)
+                        m.next = "DATA_NEXT"
+
+            with m.State("SEND_CRC"):
+                # tx_crc.crc took the last byte one cycle after it was sent; this state starts
+                # at least one cycle later.
+                m.d.comb += [tx.valid.eq(1),
+                             tx.payload.eq(tx_crc.crc.word_select(tx_index[:2], 8))]
+                with m.If(tx_fire):
+                    m.d.sync += tx_index.eq(tx_index + 1)
+                    with m.If(tx_index == wire.CRC_BYTES - 1):
+                        m.next = "HUNT"
+        return m
+
+
+class StreamSPU(wiring.Component):
+    """Protocol engine and SPU core, byte streams outside: what the simulated transports run.
+
+    Parameters
+    ----------
+    config : SPUConfig
+    board : str
+        Name INFO reports (e.g. ``"sim:icarus"``).
+    max_request_payload, idle_timeout
+        Of the :class:`ProtocolEngine`.
+
+    Members
+    -------
+    rx_bytes : In(stream.Signature(8))
+    tx_bytes : Out(stream.Signature(8))
+    busy : Out(1)
+        The core is running a job (the bridge keeps the clock going while it is).
+    hunting, receiving : Out(1)
+        Of the :class:`ProtocolEngine`.
+    """
+
+    def __init__(self, config: SPUConfig, *, board: str = "sim",
+                 max_request_payload: int = DEFAULT_MAX_REQUEST_PAYLOAD,
+                 idle_timeout: int | None = None):
+        self.config = config
+        self.engine_options = dict(board=board, max_request_payload=max_request_payload,
+                                   idle_timeout=idle_timeout)
+        super().__init__({
+            "rx_bytes": In(stream.Signature(8)),
+            "tx_bytes": Out(stream.Signature(8)),
+            "busy": Out(1),
+            "hunting": Out(1),
+            "receiving": Out(1),
+        })
+
+    def elaborate(self, platform):
+        from .core import SPUCore
+
+        m = Module()
+        m.submodules.engine = engine = ProtocolEngine(self.config, **self.engine_options)
+        m.submodules.core = core = SPUCore(self.config)
+        wiring.connect(m, wiring.flipped(self.rx_bytes), engine.rx_bytes)
+        wiring.connect(m, engine.tx_bytes, wiring.flipped(self.tx_bytes))
+        wiring.connect(m, engine.bus, core.bus)
+        m.d.comb += [self.busy.eq(core.busy), self.hunting.eq(engine.hunting),
+                     self.receiving.eq(engine.receiving)]
+        return m
