@@ -19,6 +19,8 @@ SUBCOMMANDS = {
                   "thermodynamic K-FAC on an SPU and Adam: speedup table, exponents, crossover"),
     "train": ("thermospu.host_kfac.train_cli", "train a network with SGD, Adam or K-FAC (digital or SPU solver)"),
     "compare": ("thermospu.host_kfac.compare_cli", "compare SGD, Adam, digital and thermodynamic K-FAC; write a report"),
+    "sim-server": ("thermospu.driver.sim_server", "run the SPU gateware in a simulator (Icarus or "
+                                                  "Verilator), reachable over TCP as sim://HOST:PORT"),
 }
 
 
