@@ -197,10 +197,10 @@ def calibrate_spu(quick: bool) -> str:
     import thermospu.driver as spu
     from thermospu.host_kfac import costmodel as cm
     cases = [(8, 4.0), (16, 16.0)] if quick else [(8, 4.0), (16, 4.0), (16, 16.0), (32, 16.0),
-                                                  (32, 64.0)]
+                                                  (32, 64.0), (64, 64.0), (64, 256.0)]
     tolerance = {"inverse": 0.2, "solve": 0.05}
     lines = ["## SPU terms: the golden-model SPU against the model's step counts", "",
-             "The emulated SPU (`thermospu.driver.open(\"model\", n=32)`, default formats) is "
+             "The emulated SPU (`thermospu.driver.open(\"model\", n=64)`, default formats) is "
              "asked "
              "for `inv(A, tol=eps)` and `solve(A, b, tol=eps)` on matrices with eigenvalues "
              "log-spaced in [1/kappa, 1]. *Predicted* steps come from the cost model "
@@ -212,7 +212,7 @@ def calibrate_spu(quick: bool) -> str:
              "| op | n | kappa (true) | kappa (driver) | eps | steps measured | steps predicted "
              "| predicted / measured | predicted from true kappa / measured | error reached |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    dev = spu.open("model", n=32)
+    dev = spu.open("model", n=max(n for n, _ in cases))
     for n, kappa in cases:
         A = spectrum_matrix(n, kappa, seed=n)
         b = np.random.default_rng(n + 1).standard_normal(n)

@@ -274,7 +274,8 @@ def gnn_workload(latent: int, steps: int, *, graphs: int, nodes_per_graph: int,
 #: et al. 2021, S/16 and B/16 at 224x224: 197 tokens, patch dim 16*16*3 = 768; GNN: the AlgoPerf
 #: ogbg-molpcba GraphNetwork has latent 256 and 5 steps; molpcba graphs average ~26 nodes and ~28
 #: bonds, i.e. ~56 directed edges). Batch sizes are assumed (1024 images, 512 graphs). The wide
-#: transformer (GPT-like width 4096) shows where the width trend leads.
+#: transformer (GPT-like width 4096) shows where the width trend leads; the digits MLP is what
+#: our own K-FAC trains, small enough for the ECP5 emulation.
 WORKLOADS = {
     "vit-s16": vit_workload(384, 1536, 12, batch=1024, tokens=197, patch_dim=768, classes=1000,
                             name="vit-s16"),
@@ -284,6 +285,10 @@ WORKLOADS = {
                                 name="gnn-molpcba"),
     "transformer-4096": vit_workload(4096, 16384, 4, batch=8, tokens=1024, patch_dim=4096,
                                      classes=4096, name="transformer-4096"),
+    "digits-mlp": Workload("digits-mlp", (Layer(64, 32, 128, name="hidden"),
+                                          Layer(32, 10, 128, name="output")),
+                           "the MLP our K-FAC trains on sklearn digits (host_kfac/models.py: "
+                           "64 -> 32 -> 10, batch 128 as host_kfac/train.py)"),
 }
 
 

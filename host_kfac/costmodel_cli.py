@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(replaces the built-in CPU numbers; implies --digital cpu)")
     parser.add_argument("--workload", action="append", metavar="NAME",
                         help="workload(s) of the speedup table (default: all): "
-                             "vit-s16, vit-b16, gnn-molpcba, transformer-4096")
+                             "vit-s16, vit-b16, gnn-molpcba, transformer-4096, digits-mlp")
     parser.add_argument("--set", action="append", default=[], metavar="SCOPE.NAME=VALUE",
                         help=f"override a parameter; scopes: {', '.join(SCOPES)} "
                              f"(e.g. spu.tau_relax_s=100ns, accuracy.condition_number=1000)")
@@ -96,8 +96,8 @@ def speedup_section(p: dict, workloads: list, spu_key: str) -> list[str]:
                      _ms(m2.total_s), _ms(raw.total_s), _x(kfac.total_s / m1.total_s),
                      _x(kfac.total_s / m2.total_s), _x(kfac.optimizer_s / m2.optimizer_s),
                      _x(kfac.total_s / raw.total_s), _x(adam.total_s / m2.total_s),
-                     f"{kfac.memory_bytes / 1e6:.0f} / {m2.memory_bytes / 1e6:.0f} / "
-                     f"{raw.memory_bytes / 1e6:.0f}", f"{crossbar:.2g}"])
+                     f"{kfac.memory_bytes / 1e6:.3g} / {m2.memory_bytes / 1e6:.3g} / "
+                     f"{raw.memory_bytes / 1e6:.3g}", f"{crossbar:.2g}"])
         notes = sorted(set(m1.notes + m2.notes + raw.notes))
         if notes:
             rows[-1][0] += " (" + "; ".join(notes) + ")"
