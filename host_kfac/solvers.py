@@ -234,6 +234,7 @@ class ThermodynamicSolver(Solver):
         self._jobs = 0
         self._inverses: dict[str, list[torch.Tensor | None]] = {}
         self._factors: dict[str, list[np.ndarray]] = {}
+        self._loaded: dict[str, list] = {}     # Method 2: device.load of each factor's blocks
         self.metrics = {"device_jobs": 0, "spu_steps": 0, "spu_samples": 0, "saturations": 0,
                         "fallbacks": 0, "inverse_updates": 0}
 
@@ -274,12 +275,17 @@ class ThermodynamicSolver(Solver):
             self._record()
         return (out + out.T) / 2
 
-    def _device_solve(self, matrix: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    def _load_blocks(self, matrix: np.ndarray) -> list:
+        """Validate, quantize and range each diagonal block once (``device.load``); Method 2
+        then solves against the loaded blocks every step until the next inverse update."""
+        return [(start, stop, self.device.load(matrix[start:stop, start:stop]))
+                for start, stop in block_ranges(len(matrix), self.capacity)]
+
+    def _device_solve(self, blocks: list, rhs: np.ndarray) -> np.ndarray:
         out = np.empty_like(rhs)
-        for start, stop in block_ranges(len(matrix), self.capacity):
-            out[start:stop] = self.device.solve(matrix[start:stop, start:stop], rhs[start:stop],
-                                                samples=self.samples, tol=self.tol,
-                                                seed=self._next_seed())
+        for start, stop, loaded in blocks:
+            out[start:stop] = self.device.solve(loaded, rhs[start:stop], samples=self.samples,
+                                                tol=self.tol, seed=self._next_seed())
             self._record()
         return out
 
@@ -300,6 +306,7 @@ class ThermodynamicSolver(Solver):
         if self.method == "linsolve":
             self._factors[layer] = [a_damped.detach().to(torch.float64).numpy(),
                                     g_damped.detach().to(torch.float64).numpy()]
+            self._loaded.pop(layer, None)
             return
         previous = self._inverses.get(layer, [None, None])
         new = []
@@ -339,8 +346,11 @@ class ThermodynamicSolver(Solver):
         a_d, g_d = self._factors[layer]
         v = grad.detach().to(torch.float64).numpy()
         try:
-            y = self._device_solve(g_d, v)              # G_d Y = V: out x (in+1), in+1 rhs
-            u = self._device_solve(a_d, y.T).T          # A_d Uᵀ = Yᵀ: (in+1) x out, out rhs
+            if layer not in self._loaded:
+                self._loaded[layer] = [self._load_blocks(a_d), self._load_blocks(g_d)]
+            a_blocks, g_blocks = self._loaded[layer]
+            y = self._device_solve(g_blocks, v)         # G_d Y = V: out x (in+1), in+1 rhs
+            u = self._device_solve(a_blocks, y.T).T     # A_d Uᵀ = Yᵀ: (in+1) x out, out rhs
             if not np.isfinite(u).all():
                 raise FloatingPointError("device returned a non-finite solution")
         except (SPUError, FloatingPointError) as error:
@@ -363,6 +373,7 @@ class ThermodynamicSolver(Solver):
         self._inverses = {k: [None if t is None else t.clone() for t in v]
                           for k, v in state["inverses"].items()}
         self._factors = {k: [a.copy(), g.copy()] for k, (a, g) in state["factors"].items()}
+        self._loaded = {}      # re-loaded on first use; loading is deterministic
 
 
 def _as_device_error(error: Exception):

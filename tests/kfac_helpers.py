@@ -32,6 +32,7 @@ class ExactDevice:
         self.config = types.SimpleNamespace(n=n)
         self.description = "exact fake device"
         self.calls = []
+        self.loads = 0
         self.fail_on = set(fail_on)
         self.last_diagnostics = {}
 
@@ -41,6 +42,10 @@ class ExactDevice:
         if index in self.fail_on:
             raise DeviceError(f"injected failure on call {index}")
         self.last_diagnostics = {"steps": 100 * A.shape[0], "samples": 10, "saturations": 0}
+
+    def load(self, A):
+        self.loads += 1
+        return np.array(A)
 
     def inv(self, A, *, samples=None, tol=None, seed=None):
         self._log("inv", A, seed)

@@ -108,6 +108,10 @@ def test_thermodynamic_solver_with_exact_device_matches_digital(method):
     assert len(set(seeds)) == len(seeds)
     assert pre.solver.metrics["device_jobs"] == 4
     assert pre.solver.metrics["spu_steps"] == sum(100 * n for _, n, _ in device.calls)
+    # Method 2 loads each damped factor once per inverse update and reuses it every step.
+    assert device.loads == (0 if method == "inverse" else 4)
+    pre.solver.precondition("3", torch.ones(4, 13))
+    assert device.loads == (0 if method == "inverse" else 4)
 
 
 def test_factor_larger_than_device_is_a_clear_error():
