@@ -109,3 +109,99 @@ def test_info_crc_and_a_job_match_the_emulator_and_the_golden_model():
     assert info.config == CONFIG and info.max_chains == 1 and info.max_request_payload == CAPACITY
     assert outcome["job"] == golden.run_job(CONFIG, a, b, params)
     assert outcome["small"] == golden.run_job(CONFIG, a[:3, :3], b[:3], small)
+
+
+FUZZ_SEED = 4242
+FUZZ_IDLE_FRAMES = 500
+FUZZ_BUSY_FRAMES = 100
+#: Commands the differential fuzz draws from: RUN is left out so that no job runs while the
+#: two devices are compared (their timing differs; their answers must not).
+IDLE_FUZZ_COMMANDS = tuple(c for c in Command if c != Command.RUN) + (0x00, 0x42, 0xFF)
+
+
+def _comparable(frames):
+    """What must agree between engine and emulator: everything but INFO's data (board name,
+    versions and clock differ by design)."""
+    return [(f.code, f.seq, f.status,
+             None if f.code == Command.INFO | wire.RESPONSE_FLAG else f.payload) for f in frames]
+
+
+async def _wait_done(ctx, session):
+    for _ in range(100_000):
+        (response,) = await session.exchange(ctx, _frame(Command.STATUS, 0x70))
+        status = wire.decode_status(response.payload[1:])
+        if status.state != JobState.RUNNING:
+            return status
+    raise AssertionError("job did not finish")
+
+
+def test_fuzz_answers_match_the_emulated_device_frame_for_frame():
+    from thermospu.driver.transports.fuzz import fuzz_chunks
+
+    dut = make_dut(CONFIG, CAPACITY)
+    session = EngineSession(dut)
+    oracle = Oracle(CONFIG, CAPACITY)
+    rng = np.random.default_rng(8)
+    a = rng.integers(-512, 512, (4, 4))
+    b = rng.integers(-2048, 2048, 4)
+    params = JobParams(n_active=4, k=3, b_shift=0, sigma_q=200, sigma_shift=1, burn_in=3,
+                       samples=10, seed=77)
+    chunks = list(fuzz_chunks(FUZZ_SEED, FUZZ_IDLE_FRAMES, CONFIG, CAPACITY, IDLE_FUZZ_COMMANDS))
+    mismatches = []
+    count = {"responses": 0}
+
+    async def testbench(ctx):
+        # A finished job first, so that READ_MEAN / READ_MOMENTS have results to disagree on.
+        for frame in _job_frames(a, b, params):
+            assert _comparable(await session.exchange(ctx, frame)) == _comparable(oracle.exchange(frame))
+        await _wait_done(ctx, session)
+        for i, chunk in enumerate(chunks):
+            got = await session.exchange(ctx, chunk)
+            want = oracle.exchange(chunk)
+            count["responses"] += len(got)
+            if _comparable(got) != _comparable(want):
+                mismatches.append((i, chunk.hex(), got, want))
+
+    simulate(dut, testbench)
+    oracle.close()
+    assert not mismatches, f"{len(mismatches)} of {len(chunks)} differ; first: {mismatches[0]}"
+    assert session.decoder.rejected == 0
+    print(f"engine fuzz: {len(chunks)} chunks, {count['responses']} responses, "
+          f"{session.cycles} cycles, identical to the emulated device")
+
+
+def test_fuzz_while_a_job_runs_cannot_touch_it():
+    from thermospu.driver.transports.fuzz import fuzz_chunks
+
+    dut = make_dut(CONFIG, CAPACITY)
+    session = EngineSession(dut)
+    rng = np.random.default_rng(9)
+    a = rng.integers(-512, 512, (4, 4))
+    b = rng.integers(-2048, 2048, 4)
+    params = JobParams(n_active=4, k=4, b_shift=1, sigma_q=500, sigma_shift=2, burn_in=1000,
+                       samples=16, thin=3, seed=1234)
+    commands = tuple(c for c in Command if c not in (Command.RUN, Command.RESET, Command.ABORT))
+    chunks = list(fuzz_chunks(FUZZ_SEED + 1, FUZZ_BUSY_FRAMES, CONFIG, CAPACITY, commands))
+    seen = {}
+    outcome = {}
+
+    async def testbench(ctx):
+        for frame in _job_frames(a, b, params):
+            (response,) = await session.exchange(ctx, frame)
+            assert response.status == Status.OK
+        for chunk in chunks:
+            for response in await session.exchange(ctx, chunk):
+                command = response.code & ~wire.RESPONSE_FLAG
+                seen.setdefault(Status(response.status).name, set()).add(command)
+        (response,) = await session.exchange(ctx, _frame(Command.STATUS, 1))
+        outcome["still_running"] = wire.decode_status(response.payload[1:]).state == JobState.RUNNING
+        status = await _wait_done(ctx, session)
+        responses = [(await session.exchange(ctx, f))[0] for f in _results_frames(params, 0x78)]
+        outcome["result"] = _decode_results(responses[0], responses[1], params, status)
+
+    simulate(dut, testbench)
+    assert outcome["still_running"], "the job ended before the fuzz did: lengthen its burn-in"
+    # While the job ran, only INFO and STATUS may succeed; everything else was BUSY or rejected.
+    assert seen.get("OK", set()) <= {Command.INFO, Command.STATUS}, seen
+    assert "BUSY" in seen
+    assert outcome["result"] == golden.run_job(CONFIG, a, b, params)

@@ -343,7 +343,6 @@ class EmulatedDevice:
     def _cmd_reset(self, payload):
         self._stop_job(JobState.IDLE)
         with self._lock:
-            self._job_steps = self._job_samples = 0
             self._results = None
             self._params = None
         return Status.OK, b""
