@@ -77,8 +77,6 @@ def plan_runs(plan: ComparisonPlan) -> list[tuple[str, TrainConfig]]:
             for side in ("in", "out"):
                 in_bits = bits if side == "in" else plan.clean_bits
                 out_bits = bits if side == "out" else plan.clean_bits
-                if (in_bits, out_bits) == (plan.main_bits, plan.main_bits):
-                    continue
                 runs.append((f"sweep {side} {bits}",
                              TrainConfig(optimizer="kfac", solver="spu", method="inverse",
                                          seed=seed, in_bits=in_bits, out_bits=out_bits, **base)))
@@ -235,7 +233,7 @@ def write_report(summary: dict, results: list[dict], plan: ComparisonPlan, out_d
     plot_mean_curves({g: groups[g] for g in headline}, "test_accuracy",
                      out_dir / "test_accuracy.png", title=title,
                      ylim=(max(0.0, summary["target_accuracy"] - 0.25), 1.0)
-                     if summary["target_accuracy"] else None)
+                     if summary["target_accuracy"] else None, log_steps=True)
     plot_mean_curves({g: groups[g] for g in headline}, "loss", out_dir / "train_loss.png",
                      title=title)
     if plan.bits:
@@ -244,8 +242,7 @@ def write_report(summary: dict, results: list[dict], plan: ComparisonPlan, out_d
                             ("out", "output (ADC) quantized, input 16 bits")):
             bits, mean, std = [], [], []
             for b in plan.bits:
-                group = (f"K-FAC SPU M1 inverse {main_bits}/{main_bits}" if b == main_bits
-                         else f"sweep {side} {b}")
+                group = f"sweep {side} {b}"
                 if group in rows:
                     bits.append(b)
                     mean.append(rows[group]["final_mean"])
@@ -318,13 +315,10 @@ def write_report(summary: dict, results: list[dict], plan: ComparisonPlan, out_d
         for b in plan.bits:
             cells = []
             for side in ("in", "out"):
-                g = (f"K-FAC SPU M1 inverse {main_bits}/{main_bits}" if b == main_bits
-                     else f"sweep {side} {b}")
-                r = rows.get(g)
+                r = rows.get(f"sweep {side} {b}")
                 cells.append("-" if r is None else f"{r['final_mean']:.4f} ± {r['final_std']:.4f}"
                              + (f" ({r['fallbacks']} fallbacks)" if r["fallbacks"] else ""))
-            note = " (both at 8)" if b == main_bits else ""
-            lines.append(f"| {b}{note} | {cells[0]} | {cells[1]} |")
+            lines.append(f"| {b} | {cells[0]} | {cells[1]} |")
         lines += ["", "![accuracy vs bits](accuracy_vs_bits.png)", ""]
 
     lines += ["## Step time: K-FAC step / SGD step, measured side by side", "",

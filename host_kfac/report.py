@@ -48,8 +48,9 @@ def plot_curves(runs: list[dict], key: str, path, *, title: str = "") -> None:
 
 
 def plot_mean_curves(groups: dict[str, list[dict]], key: str, path, *, title: str = "",
-                     ylim=None) -> None:
-    """Mean over seeds (line) and min..max band of ``key`` for each group of runs."""
+                     ylim=None, log_steps: bool = False) -> None:
+    """Mean over seeds (line) and min..max band of ``key`` for each group of runs; a
+    logarithmic step axis with ``log_steps`` (the early steps are where optimizers differ)."""
     plt, fig, ax = _figure()
     for label, runs in groups.items():
         curves = [_xy(m, key) for m in runs]
@@ -64,6 +65,11 @@ def plot_mean_curves(groups: dict[str, list[dict]], key: str, path, *, title: st
         ax.set_yscale("log")
     if ylim:
         ax.set_ylim(*ylim)
+    if log_steps:
+        from matplotlib.ticker import NullFormatter, ScalarFormatter
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
     _save(plt, fig, pathlib.Path(path))
