@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+import os
+import pathlib
+import re
+
 import numpy as np
 from amaranth.sim import Simulator
 
@@ -10,6 +14,7 @@ from thermospu.rtl import regmap as rm
 from thermospu.rtl.golden import JobResult, cell_seeds
 
 MASK64 = (1 << 64) - 1
+ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
 def to_signed64(word: int) -> int:
@@ -88,15 +93,28 @@ async def read_result(ctx, core, params) -> JobResult:
     )
 
 
-def simulate(dut, testbench, vcd: str | None = None, clock: bool = True) -> None:
+def waves_path() -> pathlib.Path | None:
+    """Where the running test's waveform goes when THERMOSPU_WAVES=1 (never by default):
+    sim_build/rtl_waves/<test name>.vcd."""
+    if os.environ.get("THERMOSPU_WAVES") != "1":
+        return None
+    test = os.environ.get("PYTEST_CURRENT_TEST", "amaranth_sim").split(" ")[0]
+    path = ROOT / "sim_build" / "rtl_waves" / (re.sub(r"[^\w.-]+", "_", test) + ".vcd")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def simulate(dut, testbench, clock: bool = True) -> None:
     """Run ``testbench(ctx)`` against ``dut`` with a 1 MHz sync clock (none for a purely
-    combinational ``dut``)."""
+    combinational ``dut``); writes a VCD when THERMOSPU_WAVES=1 (see :func:`waves_path`)."""
     sim = Simulator(dut)
     if clock:
         sim.add_clock(1e-6)
     sim.add_testbench(testbench)
+    vcd = waves_path()
     if vcd:
-        with sim.write_vcd(vcd):
+        print(f"waveform: {vcd}")
+        with sim.write_vcd(str(vcd)):
             sim.run()
     else:
         sim.run()

@@ -60,3 +60,13 @@ def test_gaussian_statistics():
     # Successive draws uncorrelated: |r| < 5/sqrt(n).
     r = np.corrcoef(g[:-1], g[1:])[0, 1]
     assert abs(r) < 5 / np.sqrt(n)
+
+
+def test_cells_independent():
+    """Two neighbouring cells' draws (seeds from one job seed) are uncorrelated: |r| < 5/sqrt(n)
+    at lags 0 and 1 over 3000 steps."""
+    _, gaussians, _ = run_noise(cell_seeds(99, 2), 3000)
+    a, b = gaussians[:, 0].astype(float), gaussians[:, 1].astype(float)
+    bound = 5 / np.sqrt(len(a))
+    assert abs(np.corrcoef(a, b)[0, 1]) < bound
+    assert abs(np.corrcoef(a[1:], b[:-1])[0, 1]) < bound
