@@ -1,0 +1,115 @@
+"""The board system (UART <-> protocol engine <-> SPU core) at its UART pins, in Icarus.
+
+* ``test_uart_pins``: cocotb tests with real bit timing (gateware_tests/cocotb_board/
+  board_pins.py): garbage bytes, a wrong-version header, back-to-back frames, a framing error,
+  a break in the middle of a frame.
+* ``test_serial_transport_through_pty_matches_golden``: end to end. The simulator bridges a
+  pseudo-terminal to the UART pins; this process opens it with the driver's ``serial:``
+  transport, exactly as it would open a board's /dev/ttyUSB1, solves a small system, and the
+  result must equal the emulated SPU's ("model" transport) bit for bit, with the raw accumulators
+  equal to the golden model's.
+
+The design is the iCEBreaker's clocking (36 MHz, 3 Mbaud: 12 clock cycles per bit) around a
+small SPU (N=4) so that the simulation stays short.
+"""
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cocotb_spu.options import need_simulator
+
+CLOCK_HZ = 36e6
+BAUD = 3_000_000
+BOARD_NAME = "sim-board"
+COCOTB_DIR = Path(__file__).parent / "cocotb_board"
+
+
+def small_config():
+    from thermospu.rtl.config import SPUConfig
+    return SPUConfig(n=4, lanes=2, a_bits=8, b_bits=10, x_bits=12, out_bits=8, sigma_bits=6,
+                     max_samples_log2=10)
+
+
+def board_simulation():
+    from thermospu.boards.top import SPUBoardTop
+    from thermospu.rtl.simulate import SimulationBuild, ensure_importable, verilog_source
+
+    need_simulator("icarus")
+    top = SPUBoardTop(small_config(), CLOCK_HZ, BAUD, board=BOARD_NAME)
+    build = SimulationBuild(verilog_source(top, name="board_top"), "board_top", "icarus",
+                            label="board-top-n4")
+    ensure_importable(COCOTB_DIR)
+    env = {"BOARD_DIVISOR": str(top.divisor), "BOARD_CLOCK_HZ": str(CLOCK_HZ),
+           "BOARD_NAME": BOARD_NAME}
+    return build, env
+
+
+def test_uart_pins():
+    build, env = board_simulation()
+    build.run("board_pins", extra_env=env,
+              testcase=["answers_info_after_garbage", "back_to_back_frames",
+                        "framing_error_lights_error_and_frame_after_is_answered",
+                        "break_abandons_half_frame_and_clears_error"])
+
+
+def test_serial_transport_through_pty_matches_golden(tmp_path):
+    import thermospu.driver as driver
+    from thermospu.rtl import golden
+    from thermospu.rtl.config import JobParams
+
+    build, env = board_simulation()
+    build.build()
+    pty_file, done_file = tmp_path / "pty", tmp_path / "done"
+    env.update(BOARD_PTY_FILE=str(pty_file), BOARD_DONE_FILE=str(done_file))
+    failure = []
+
+    def simulate():
+        try:
+            build.run("board_pins", testcase="pty_bridge", extra_env=env,
+                      test_dir=tmp_path / "sim")
+        except BaseException as error:      # SystemExit from the runner included
+            failure.append(error)
+
+    simulator = threading.Thread(target=simulate, daemon=True)
+    simulator.start()
+    try:
+        deadline = time.monotonic() + 120
+        while not pty_file.exists():
+            assert simulator.is_alive(), f"simulator stopped before opening the pty: {failure}"
+            assert time.monotonic() < deadline, "simulator did not open the pty"
+            time.sleep(0.05)
+        port = pty_file.read_text()
+
+        rng = np.random.default_rng(3)
+        m = rng.standard_normal((4, 4))
+        a = m @ m.T + 4 * np.eye(4)
+        b = rng.standard_normal(4)
+        config = small_config()
+        # Raw accumulators of a noisy job with moments, straight from the transport.
+        a_q = rng.integers(-128, 128, size=(4, 4))
+        b_q = rng.integers(-512, 512, size=(1, 4))
+        params = JobParams(n_active=4, k=3, b_shift=2, sigma_q=40, sigma_shift=3, burn_in=20,
+                           samples=16, thin=2, moments=True)
+        with driver.open(f"serial:{port}?baud={BAUD}", timeout=60.0) as board:
+            assert board.config == config
+            (raw,) = board.backend.run_jobs(a_q, b_q, params, [0xC0FFEE])
+            x_board = board.solve(a, b, samples=64, seed=11)
+            diagnostics = board.last_diagnostics
+        (golden_raw,) = golden.run_jobs(config, a_q, b_q, params, [0xC0FFEE])
+        assert raw == golden_raw, (raw, golden_raw)
+        assert raw.saturations == golden_raw.saturations and raw.count == 16
+
+        with driver.open("model", **config.to_dict()) as model:
+            x_model = model.solve(a, b, samples=64, seed=11)
+        print(f"board (simulated, via pty): x = {x_board}, {diagnostics['steps']} steps")
+        assert diagnostics["steps"] > 0
+        np.testing.assert_array_equal(x_board, x_model)
+    finally:
+        done_file.write_text("done")
+        simulator.join(timeout=120)
+    assert not failure, failure[0]
