@@ -203,3 +203,27 @@ def test_serial_transport_talks_to_a_board_and_takes_its_config():
         backend.close()
     finally:
         board.close()
+
+
+class OtherVersion(Link):
+    """Rewrites the VERSION byte of every frame sent: a host speaking another protocol version."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def write(self, data):
+        frame = bytearray(data)
+        frame[1] = 2
+        self.inner.write(bytes(frame))
+
+    def read(self, timeout):
+        return self.inner.read(timeout)
+
+
+def test_a_device_of_another_protocol_version_is_a_typed_rejection():
+    inner = InProcessLink(EmulatedDevice(CONFIG))
+    backend = _framed(inner)
+    backend.client.link = OtherVersion(inner)
+    with pytest.raises(errors.DeviceRejectedError, match="protocol version 1") as info:
+        backend.client.request(wire.Command.INFO)
+    assert info.value.status == "BAD_VERSION" and backend.client.last_attempts == 7
