@@ -100,7 +100,7 @@ def calibrate_digital(quick: bool) -> tuple[dict, str]:
     from thermospu.host_kfac import costmodel as cm
     big = [64, 128, 256, 512, 1024] if quick else [64, 128, 256, 512, 1024, 2048]
     sizes = {"matmul": big, "inverse": big, "eigh": big[:-1] if not quick else big[:-1]}
-    rows = time_digital(sizes, [torch.float32, torch.float64], rounds=3 if quick else 7)
+    rows = time_digital(sizes, [torch.float32, torch.float64], rounds=3 if quick else 9)
     bandwidth = time_memory_bandwidth()
     fits = {}
     for dtype in ("float32", "float64"):

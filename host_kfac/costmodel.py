@@ -54,7 +54,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from typing import Iterable, Sequence
+from typing import Sequence
 
 __all__ = [
     "CostModelError", "Layer", "Workload", "KFACSchedule", "SolverAccuracy",
@@ -852,12 +852,12 @@ GPU_A100 = DigitalHardware(name="GPU (A100-class, FP32)")
 #: This machine's 2-core CPU with torch 2.13 float32, fitted by bench/bench_costmodel_calibration.py
 #: (docs/costmodel_calibration.md); rerun the bench and pass --calibration to use fresh numbers.
 CPU_THIS_MACHINE = DigitalHardware(name="this CPU (2 threads, torch float32, measured)",
-                                   matmul_flops_per_s=1.96e11, inverse_flops_per_s=3.0e10,
-                                   eigh_flops_per_s=6.3e10, memory_bytes_per_s=7.2e10,
-                                   op_latency_s=2.5e-6, factorization_latency_s=3.6e-5,
+                                   matmul_flops_per_s=1.90e11, inverse_flops_per_s=2.97e10,
+                                   eigh_flops_per_s=7.36e10, memory_bytes_per_s=7.26e10,
+                                   op_latency_s=2.3e-6, factorization_latency_s=3.7e-5,
                                    bytes_per_element=4,
                                    source="measured by bench/bench_costmodel_calibration.py "
-                                          "on 2026-11-27 (shared machine, load ~10)")
+                                          "on 2026-11-27 (shared machine, load ~12)")
 
 #: The projected analog SPU (defaults of :class:`AnalogSPU`).
 ANALOG_SPU_PROJECTED = AnalogSPU(name="analog SPU (projected)")
@@ -882,12 +882,3 @@ FPGA_ECP5_EMULATION = EmulatedSPU(name="FPGA emulation, ECP5 (N=128, P=64, 100 M
                                   source="boards/ulx3s.py: N=128, P=64, 100 MHz, a_bits=18, "
                                          "out_bits=16, "
                                          "UART 3 Mbaud 8N1; 1 ms turnaround assumed")
-
-
-def profile_rows(profiles: Iterable) -> list[tuple[str, str, str, str]]:
-    """Parameter rows of several profiles, the profile name prefixed."""
-    rows = []
-    for p in profiles:
-        rows += [(f"{p.name}: {name}", value, unit, source)
-                 for name, value, unit, source in parameter_table(p)]
-    return rows
