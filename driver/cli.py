@@ -21,6 +21,7 @@ SUBCOMMANDS = {
     "compare": ("thermospu.host_kfac.compare_cli", "compare SGD, Adam, digital and thermodynamic K-FAC; write a report"),
     "sim-server": ("thermospu.driver.sim_server", "run the SPU gateware in a simulator (Icarus or "
                                                   "Verilator), reachable over TCP as sim://HOST:PORT"),
+    "build": ("thermospu.boards.build", "build the SPU bitstream for an FPGA board (iCEBreaker, ULX3S) and report resources, Fmax and steps/s"),
 }
 
 
