@@ -258,3 +258,16 @@ def test_raw_factors_skip_host_factors_and_respect_max_rows():
     assert 0 < limited.seconds["factors"] < built.seconds["factors"]
     with pytest.raises(cm.CostModelError, match="Method 2 only"):
         cm.thermo_kfac_step(w, GPU, SPU, method=1, raw_factors=True)
+
+
+def test_overlap_charges_only_the_spu_time_the_host_cannot_hide():
+    w = cm.WORKLOADS["vit-b16"]
+    serial = cm.thermo_kfac_step(w, GPU, cm.ANALOG_SPU_WHATIF, method=2)
+    hidden = cm.thermo_kfac_step(w, GPU, cm.ANALOG_SPU_WHATIF, method=2, overlap=True)
+    spu = sum(v for k, v in serial.seconds.items() if k.startswith("spu_"))
+    host = serial.total_s - spu
+    assert hidden.total_s == pytest.approx(max(host, spu))
+    slow = cm.thermo_kfac_step(w, GPU, SPU, method=2, overlap=True)
+    assert slow.total_s == pytest.approx(
+        sum(v for k, v in cm.thermo_kfac_step(w, GPU, SPU, method=2).seconds.items()
+            if k.startswith("spu_")))
