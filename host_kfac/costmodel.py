@@ -313,7 +313,9 @@ class DigitalHardware:
     inverse_flops_per_s: float = _param(2e12, "FLOP/s", "assumed: LU inverse at ~10 % of FP32 "
                                         "peak on a GPU", 1e5, 1e17)
     eigh_flops_per_s: float = _param(3e11, "FLOP/s", "assumed: symmetric eigensolvers reach a "
-                                     "few % of peak on GPUs (9 n**3 nominal FLOP)", 1e5, 1e17)
+                                     "few % of peak on GPUs (9 n**3 nominal FLOP; cf. "
+                                     "pytorch/pytorch#60537, #174674 on eigh's GPU speed)",
+                                     1e5, 1e17)
     memory_bytes_per_s: float = _param(1.5e12, "B/s", "A100 40 GB datasheet 1.555 TB/s HBM2",
                                        1e6, 1e15)
     op_latency_s: float = _param(1e-5, "s", "assumed: kernel launch and synchronisation", 0.0, 1.0)
