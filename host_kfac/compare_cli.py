@@ -13,6 +13,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", choices=("mlp", "cnn"), default="mlp")
     parser.add_argument("--steps", type=int, default=None, help="steps per run (default: plan's)")
     parser.add_argument("--seeds", type=int, default=None, help="number of seeds (default: plan's)")
+    parser.add_argument("--methods", nargs="+", choices=("inverse", "linsolve"), default=None,
+                        help="SPU methods at 8/8 bits (default: both; --quick: inverse)")
+    parser.add_argument("--bits", nargs="*", type=int, default=None,
+                        help="bit widths of the input/output sweep (default 4 6 8 12 16; give "
+                             "none to skip the sweep)")
     parser.add_argument("--jobs", type=int, default=None,
                         help="parallel worker processes (default: CPU count)")
     parser.add_argument("--cache", default=None,
@@ -34,9 +39,14 @@ def run(args) -> int:
         changes["steps"] = args.steps
     if args.seeds:
         changes["seeds"] = tuple(range(args.seeds))
+    if args.methods:
+        changes["methods"] = tuple(args.methods)
+    if args.bits is not None:
+        changes["bits"] = tuple(args.bits)
     plan = dataclasses.replace(plan, **changes)
     out = args.out or ("runs/compare-quick" if args.quick else "docs/report")
-    summary = run_comparison(plan, out, jobs=args.jobs, cache_dir=args.cache)
+    summary = run_comparison(plan, out, jobs=args.jobs, cache_dir=args.cache,
+                             command=_command_line(args))
     rows = summary["groups"]
     width = max(len(g) for g in rows)
     print(f"target (best Adam, seed-mean): {summary['target_accuracy']:.4f}")
@@ -48,3 +58,22 @@ def run(args) -> int:
         print(f"step time {name} / SGD: {t['ratio']:.1f}x")
     print(f"report: {out}/report.md")
     return 0
+
+
+def _command_line(args) -> str:
+    """The command that reproduces the report (options that change the plan)."""
+    parts = ["thermospu compare"]
+    if args.quick:
+        parts.append("--quick")
+    if args.dataset != "digits":
+        parts.append(f"--dataset {args.dataset}")
+    if args.model != "mlp":
+        parts.append(f"--model {args.model}")
+    for name in ("steps", "seeds"):
+        if getattr(args, name):
+            parts.append(f"--{name} {getattr(args, name)}")
+    if args.methods:
+        parts.append("--methods " + " ".join(args.methods))
+    if args.bits is not None:
+        parts.append("--bits " + " ".join(map(str, args.bits)))
+    return " ".join(parts)
