@@ -21,7 +21,7 @@ SMALL = SPUConfig(n=6, lanes=2, a_bits=8, b_bits=10, x_bits=12, out_bits=8, sigm
 
 
 def random_case(seed: int):
-    """A random machine (N <= 8), job and SPD problem, all drawn from ``seed``."""
+    """A random machine (N <= 8, moment lanes), job and SPD problem, all drawn from ``seed``."""
     rnd = random.Random(seed)
     n = rnd.randint(1, 8)
     lanes = rnd.choice([p for p in (1, 2, 4, 8) if p <= n])
@@ -36,13 +36,14 @@ def random_case(seed: int):
         sigma_shift=rnd.randint(0, probe.sigma_shift_max(cfg)), burn_in=rnd.randint(0, 12),
         samples=rnd.randint(1, 12), thin=rnd.randint(1, 3), moments=rnd.random() < 0.7,
         seed=rnd.getrandbits(64)).validate(cfg)
+    moment_lanes = rnd.choice([None, *(m for m in (1, 2, 4, 8) if m <= lanes)])
     a_q, b_q = random_problem(np.random.default_rng(seed), cfg, params)
-    return cfg, params, a_q, b_q
+    return cfg, moment_lanes, params, a_q, b_q
 
 
-def run_on_core(cfg, jobs):
+def run_on_core(cfg, jobs, moment_lanes=None):
     """Run [(a_q, b_q, params), ...] back to back on one core; returns the JobResults."""
-    core = SPUCore(cfg)
+    core = SPUCore(cfg, moment_lanes)
     results = []
 
     async def tb(ctx):
@@ -62,10 +63,11 @@ RANDOM_CASES = 500 if os.environ.get("THERMOSPU_LONG") == "1" else 20
 def test_random_problems_bit_exact(case, request):
     seed = int(os.environ.get("THERMOSPU_SEED_RTL", 9000 + case))
     print(f"random case seed {seed} (replay: THERMOSPU_SEED_RTL={seed})")
-    cfg, params, a_q, b_q = random_case(seed)
-    [got] = run_on_core(cfg, [(a_q, b_q, params)])
+    cfg, moment_lanes, params, a_q, b_q = random_case(seed)
+    [got] = run_on_core(cfg, [(a_q, b_q, params)], moment_lanes)
     want = run_job(cfg, a_q, b_q, params)
-    assert got == want, f"seed {seed}: {cfg} {params}\ngot  {got}\nwant {want}"
+    assert got == want, (f"seed {seed}: {cfg} moment_lanes={moment_lanes} {params}\n"
+                         f"got  {got}\nwant {want}")
 
 
 def job(**changes):

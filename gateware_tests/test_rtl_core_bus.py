@@ -17,6 +17,13 @@ def test_refuses_lanes_not_power_of_two():
         SPUCore(SPUConfig(n=6, lanes=3))
 
 
+def test_refuses_bad_moment_lanes():
+    with pytest.raises(CoreBuildError, match="moment_lanes"):
+        SPUCore(SPUConfig(n=8, lanes=4), moment_lanes=8)
+    with pytest.raises(CoreBuildError, match="moment_lanes"):
+        SPUCore(SPUConfig(n=8, lanes=4), moment_lanes=3)
+
+
 def test_refuses_non_config():
     with pytest.raises(TypeError, match="SPUConfig"):
         SPUCore({"n": 4})

@@ -11,15 +11,15 @@ import numpy as np
 import pytest
 
 from thermospu.rtl.config import JobParams, SPUConfig
-from thermospu.rtl.core import SPUCore, step_cycles
+from thermospu.rtl.core import SPUCore, moment_pass_cycles, step_cycles
 
 from rtl_helpers import measure_sample_cycles, random_problem, simulate
 
 
-def measure(n, lanes, n_active, moments, thin):
+def measure(n, lanes, n_active, moments, thin, moment_lanes=None):
     cfg = SPUConfig(n=n, lanes=lanes, a_bits=8, b_bits=10, x_bits=12, out_bits=8, sigma_bits=6,
                     max_samples_log2=10)
-    core = SPUCore(cfg)
+    core = SPUCore(cfg, moment_lanes)
     params = JobParams(n_active=n_active, k=3, b_shift=0, sigma_q=5, sigma_shift=0, burn_in=0,
                        samples=2, thin=thin, moments=moments, seed=1)
     a_q, b_q = random_problem(np.random.default_rng(n), cfg, params)
@@ -67,3 +67,12 @@ def test_step_cycles_n32_one_group():
 def test_step_cycles_n32(lanes, moments, thin):
     core, per_step = measure(32, lanes, 32, moments, thin)
     assert per_step == core.step_cycles(32)
+
+
+@pytest.mark.parametrize("n,lanes,moment_lanes", [(8, 4, 2), (8, 4, 1), (16, 8, 4)])
+@pytest.mark.parametrize("thin", [1, 2])
+def test_fewer_moment_lanes(n, lanes, moment_lanes, thin):
+    """With M < P moment lanes a sample takes max(thin * step, pass) cycles."""
+    core, per_step = measure(n, lanes, n, True, thin, moment_lanes)
+    per_sample = per_step * thin
+    assert per_sample == max(thin * core.step_cycles(n), moment_pass_cycles(n, moment_lanes))

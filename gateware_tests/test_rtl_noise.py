@@ -9,12 +9,9 @@ from thermospu.rtl.noise import NoiseStep
 from rtl_helpers import simulate
 
 
-def pack(words) -> int:
-    return sum(int(w) << (32 * k) for k, w in enumerate(words))
-
-
 def run_noise(states: np.ndarray, steps: int):
-    """Iterate NoiseStep ``steps`` times from each state; returns (words, gaussians, states)."""
+    """Iterate NoiseStep ``steps`` times from each state, keeping the four-word queue in Python
+    the way the core's ring does; returns (words, gaussians, final states)."""
     dut = NoiseStep()
     words = np.zeros((steps, len(states)), dtype=np.uint32)
     gaussians = np.zeros((steps, len(states)), dtype=np.int64)
@@ -22,13 +19,14 @@ def run_noise(states: np.ndarray, steps: int):
 
     async def tb(ctx):
         for c, state in enumerate(states):
-            value = pack(state)
+            queue = [int(w) for w in state]
             for t in range(steps):
-                ctx.set(dut.state, value)
+                ctx.set(dut.x, queue[0])
+                ctx.set(dut.w, queue[3])
                 words[t, c] = ctx.get(dut.word)
                 gaussians[t, c] = ctx.get(dut.gaussian)
-                value = ctx.get(dut.next_state)
-            finals.append([(value >> (32 * k)) & 0xFFFFFFFF for k in range(4)])
+                queue = queue[1:] + [int(words[t, c])]
+            finals.append(queue)
 
     simulate(dut, tb, clock=False)
     return words, gaussians, np.array(finals, dtype=np.uint32)

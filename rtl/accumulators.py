@@ -27,16 +27,18 @@ class SampleAccumulators(wiring.Component):
     **Second moments** (``moments`` on). The sampled y are also written to one of
     :data:`Y_BUFFERS` snapshot buffers. When a sample's last cell has arrived, a *moment pass*
     over that snapshot adds ``y_i * y_j`` to ``sum_yy[i, j]`` for all i <= j < n_active, with its
-    own P multipliers (out_bits x out_bits): lane l owns rows i = g*P + l (bank l of the
-    ``sum_yy`` memory, word ``((i >> log2 P) << row_bits) | j``), y_j is broadcast for
-    j = g*P ... n_active-1 and lane l works when i <= j. A pass takes
-    ``sum_g (n - g*P) + 3 ~ n**2 / (2P) + n/2 + 3`` cycles, about half an Euler step, so passes
-    keep up with sampling at any thinning; the step sequencer only waits (``can_reserve``) when all
-    snapshot buffers hold samples whose pass has not finished.
+    own M multipliers (out_bits x out_bits, M = ``lanes``): lane l owns rows i = g*M + l (bank l
+    of the ``sum_yy`` memory, word ``((i >> log2 M) << row_bits) | j``), y_j is broadcast for
+    j = g*M ... n_active-1 and lane l works when i <= j. A pass takes
+    ``sum_g (n - g*M) + 3 ~ n**2 / (2M) + n/2 + 3`` cycles; with M = P that is about half an
+    Euler step, so passes keep up with sampling at any thinning. The step sequencer waits
+    (``can_reserve``) only when all snapshot buffers hold samples whose pass has not finished.
 
     Parameters
     ----------
     config : SPUConfig
+    lanes : int or None
+        Moment lanes M, a power of two <= N (default: the MAC lanes P).
 
     Members
     -------
@@ -73,8 +75,13 @@ class SampleAccumulators(wiring.Component):
     host_sum_yy : Out(signed(sum_xx_bits))
     """
 
-    def __init__(self, config: SPUConfig):
+    def __init__(self, config: SPUConfig, lanes: int | None = None):
         self.config = config
+        self.lanes = config.lanes if lanes is None else lanes
+        if isinstance(self.lanes, bool) or not isinstance(self.lanes, int) or self.lanes < 1 \
+                or self.lanes & (self.lanes - 1) or self.lanes > config.n:
+            raise ValueError(f"moment lanes must be a power of two in [1, N={config.n}], "
+                             f"got {self.lanes!r}")
         n = config.n
         super().__init__({
             "start": In(1),
@@ -99,7 +106,7 @@ class SampleAccumulators(wiring.Component):
 
     def elaborate(self, platform):
         cfg = self.config
-        n, p = cfg.n, cfg.lanes
+        n, p = cfg.n, self.lanes
         row_bits = cfg.log2_n
         lane_bits = p.bit_length() - 1
         m = Module()

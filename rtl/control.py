@@ -59,8 +59,12 @@ class StepSequencer(wiring.Component):
         Rows of the group that exist: min(P, n_active - row_base).
     first_step : Out(1)
         The step is the job's first (the state is all zeros; generators start from the seeds).
-    parity : Out(1)
-        Step number mod 2 (which state buffer the step reads).
+    phase : Out(2)
+        Steps before this one, mod 4: bit 0 selects the state buffer the step reads, both bits
+        the head of the generators' word rings.
+    warmup : Out(1)
+        One of the job's first four steps (the ring still holds words that only the seed
+        memory has).
     sampled : Out(1)
         The step is sampled.
     first_sample : Out(1)
@@ -97,7 +101,8 @@ class StepSequencer(wiring.Component):
             "last_group": Out(1),
             "rows": Out(range(p + 1)),
             "first_step": Out(1),
-            "parity": Out(1),
+            "phase": Out(2),
+            "warmup": Out(1),
             "sampled": Out(1),
             "first_sample": Out(1),
             "sample_buffer": Out(range(4)),
@@ -155,7 +160,8 @@ class StepSequencer(wiring.Component):
                 self.col.eq(0), self.row_base.eq(0),
                 self.rows.eq(Mux(self.n_active >= p, p, self.n_active)),
                 self.first_step.eq(self.steps == 0),
-                self.parity.eq(self.steps[0]),
+                self.phase.eq(self.steps[:2]),
+                self.warmup.eq(self.steps < 4),
                 self.sampled.eq(next_sampled),
                 self.first_sample.eq(next_sampled & (self.samples_taken == 0)),
                 self.sample_buffer.eq(self.samples_taken[:2]),

@@ -25,7 +25,7 @@ from .mac_engine import MacEngine
 from .noise import NoiseStep
 from .output_quantizer import OutputQuantizer
 
-__all__ = ["SPUCore", "CoreBuildError", "check_buildable", "step_cycles"]
+__all__ = ["SPUCore", "CoreBuildError", "check_buildable", "step_cycles", "moment_pass_cycles"]
 
 
 class CoreBuildError(ValueError):
@@ -52,13 +52,25 @@ def step_cycles(config: SPUConfig, n_active: int) -> int:
     return groups * n_active + max(0, SPUCore.X_LATENCY - (groups - 1) * p)
 
 
+def moment_pass_cycles(n_active: int, moment_lanes: int) -> int:
+    """Cycles between the starts of two second-moment passes when they run back to back:
+    groups of M rows sweep columns g*M ... n-1, plus 3 cycles of read-modify-write latency."""
+    return sum(n_active - base for base in range(0, n_active, moment_lanes)) + 3
+
+
 class SPUCore(wiring.Component):
     """The SPU core (see ``docs/gateware.md``).
 
     Parameters
     ----------
     config : SPUConfig
-        The machine. ``lanes`` must be a power of two.
+        The machine. ``lanes`` (P) must be a power of two.
+    moment_lanes : int or None
+        Multipliers of the second-moment passes, M (a power of two <= P; default P). The core
+        has P + M + 1 multipliers: P lanes a_bits x x_bits, M lanes out_bits x out_bits and the
+        noise amplitude, sigma_bits x 11. With M = P second moments never slow sampling; with
+        fewer (to fit a small FPGA's DSP blocks) a sample takes
+        ``max(thin * step_cycles, moment_pass_cycles)`` cycles.
 
     Members
     -------
@@ -68,14 +80,18 @@ class SPUCore(wiring.Component):
         STATUS bits BUSY, DONE and ERROR as plain outputs (e.g. for LEDs).
     """
 
-    def __init__(self, config: SPUConfig):
+    def __init__(self, config: SPUConfig, moment_lanes: int | None = None):
         try:
             check_buildable(config)
-        except ValueError:
+            self.moment_lanes = config.lanes if moment_lanes is None else moment_lanes
+            if (isinstance(self.moment_lanes, bool) or not isinstance(self.moment_lanes, int)
+                    or self.moment_lanes < 1 or self.moment_lanes & (self.moment_lanes - 1)
+                    or self.moment_lanes > config.lanes):
+                raise CoreBuildError(
+                    f"moment_lanes={self.moment_lanes!r} must be a power of two in "
+                    f"[1, lanes={config.lanes}]")
+        except (TypeError, ValueError):
             self._MustUse__silence = True   # a refused core is not an unused one
-            raise
-        except TypeError:
-            self._MustUse__silence = True
             raise
         self.config = config
         super().__init__({
@@ -139,7 +155,7 @@ class SPUCore(wiring.Component):
         m.submodules.noise = noise = NoiseStep()
         m.submodules.integrator = integrator = CellIntegrator(cfg)
         m.submodules.quantizer = quantizer = OutputQuantizer(cfg)
-        m.submodules.accumulators = accs = SampleAccumulators(cfg)
+        m.submodules.accumulators = accs = SampleAccumulators(cfg, self.moment_lanes)
 
         # --- memories --------------------------------------------------------------------
         a_banks = []
@@ -149,10 +165,19 @@ class SPUCore(wiring.Component):
             a_banks.append((mem.write_port(), mem.read_port()))
         m.submodules.b_mem = b_mem = Memory(shape=cfg.b_bits, depth=n, init=[])
         b_wr, b_rd = b_mem.write_port(), b_mem.read_port()
-        m.submodules.seed_mem = seed_mem = Memory(shape=128, depth=n, init=[])
-        seed_wr, seed_rd = seed_mem.write_port(granularity=32), seed_mem.read_port()
-        m.submodules.generator_mem = generator_mem = Memory(shape=128, depth=n, init=[])
-        generator_wr, generator_rd = generator_mem.write_port(), generator_mem.read_port()
+        # Generator words, split by the parity of their ring slot so that a step's two reads
+        # (oldest word x, newest word w: neighbouring slots) hit different memories. Word k of
+        # cell i lives in memory k % 2 at address (source, i, k // 2): source 0 holds the seed
+        # the host wrote, source 1 the words written since the job started. Seed and working
+        # words share a memory because one step never needs both from the same memory.
+        word_wr, word_rd = [], []
+        for parity in (0, 1):
+            mem = Memory(shape=32, depth=4 << row_bits, init=[])
+            m.submodules[f"generator_words{parity}"] = mem
+            word_wr.append(mem.write_port())
+            word_rd.append(mem.read_port())
+        host_seed_addr = Cat(offset[1], offset[2:2 + row_bits], Const(0, 1))
+        host_seed_write = [Signal(name=f"host_seed_write{parity}") for parity in (0, 1)]
         # Two state buffers: step t reads buffer t mod 2 and writes the other.
         m.submodules.x_mem = x_mem = Memory(shape=cfg.x_bits, depth=2 << row_bits, init=[])
         x_wr, x_rd = x_mem.write_port(), x_mem.read_port()
@@ -173,7 +198,6 @@ class SPUCore(wiring.Component):
             m.d.comb += [wr.addr.eq(bank_addr), wr.data.eq(bus.w_data)]
         m.d.comb += [
             b_wr.addr.eq(offset), b_wr.data.eq(bus.w_data),
-            seed_wr.addr.eq(offset[2:]), seed_wr.data.eq(Cat(*(bus.w_data[:32] for _ in range(4)))),
         ]
         control_write = Signal()
         with m.If(bus.w_stb):
@@ -212,7 +236,8 @@ class SPUCore(wiring.Component):
                 with m.Elif(bus.w_data[32:] != 0):
                     m.d.comb += write_error.eq(rm.STATUS_BAD_VALUE)
                 with m.Else():
-                    m.d.comb += seed_wr.en.eq(1 << offset[:2])
+                    for parity in (0, 1):
+                        m.d.comb += host_seed_write[parity].eq(offset[0] == parity)
             with m.Else():
                 m.d.comb += write_error.eq(rm.STATUS_BAD_ADDRESS)
 
@@ -252,9 +277,9 @@ class SPUCore(wiring.Component):
         ]
         for _, rd in a_banks:
             m.d.comb += rd.addr.eq(Mux(busy, Cat(seq.col, seq.row_base[lane_bits:]), bank_addr))
-        m.d.comb += x_rd.addr.eq(Cat(seq.col, seq.parity))
+        m.d.comb += x_rd.addr.eq(Cat(seq.col, seq.phase[0]))
 
-        tag = Cat(seq.row_base, seq.first_step, seq.parity, seq.sampled, seq.first_sample,
+        tag = Cat(seq.row_base, seq.first_step, seq.phase[0], seq.sampled, seq.first_sample,
                   seq.sample_buffer)
         d_valid, d_first, d_last, d_first_step = Signal(), Signal(), Signal(), Signal()
         d_rows = Signal.like(seq.rows)
@@ -280,39 +305,58 @@ class SPUCore(wiring.Component):
         # is written in that same cycle. -----------------------------------------------------
         prefetch_valid = Signal()
         prefetch_cell = Signal(row_bits)
+        prefetch_phase = Signal(2)
+        prefetch_warmup = Signal()
         prefetch_first_step = Signal()
         prefetch_next = Signal(row_bits)
         prefetch_left = Signal(range(p + 1))
-        prefetch_group_first_step = Signal()
+        group_phase = Signal(2)
+        group_warmup = Signal()
+        group_first_step = Signal()
         with m.If(seq.valid & seq.last_col):
             m.d.comb += [prefetch_valid.eq(1), prefetch_cell.eq(seq.row_base),
+                         prefetch_phase.eq(seq.phase), prefetch_warmup.eq(seq.warmup),
                          prefetch_first_step.eq(seq.first_step)]
             m.d.sync += [prefetch_next.eq(seq.row_base + 1), prefetch_left.eq(seq.rows - 1),
-                         prefetch_group_first_step.eq(seq.first_step)]
+                         group_phase.eq(seq.phase), group_warmup.eq(seq.warmup),
+                         group_first_step.eq(seq.first_step)]
         with m.Elif(prefetch_left != 0):
             m.d.comb += [prefetch_valid.eq(1), prefetch_cell.eq(prefetch_next),
-                         prefetch_first_step.eq(prefetch_group_first_step)]
+                         prefetch_phase.eq(group_phase), prefetch_warmup.eq(group_warmup),
+                         prefetch_first_step.eq(group_first_step)]
             m.d.sync += [prefetch_next.eq(prefetch_next + 1), prefetch_left.eq(prefetch_left - 1)]
-        m.d.comb += [
-            b_rd.addr.eq(Mux(busy, prefetch_cell, offset)),
-            seed_rd.addr.eq(Mux(busy, prefetch_cell, offset[2:])),
-            generator_rd.addr.eq(prefetch_cell),
-        ]
-        stepped_valid, stepped_first_step = Signal(), Signal()
+        # Ring slot of the oldest word x is the phase (steps so far mod 4); the newest word w
+        # sits in the slot before it. Slots not yet rewritten in this job are read from the
+        # seed: x during the first four steps, w in the first step.
+        x_slot = prefetch_phase
+        w_slot = (prefetch_phase + 3)[:2]
+        for parity in (0, 1):
+            is_x = x_slot[0] == parity
+            slot = Mux(is_x, x_slot, w_slot)
+            from_seed = Mux(is_x, prefetch_warmup, prefetch_first_step)
+            m.d.comb += word_rd[parity].addr.eq(
+                Mux(busy, Cat(slot[1], prefetch_cell, ~from_seed), host_seed_addr))
+        m.d.comb += b_rd.addr.eq(Mux(busy, prefetch_cell, offset))
+        stepped_valid = Signal()
+        stepped_phase = Signal(2)
         stepped_cell = Signal(row_bits)
         m.d.sync += [stepped_valid.eq(prefetch_valid), stepped_cell.eq(prefetch_cell),
-                     stepped_first_step.eq(prefetch_first_step)]
+                     stepped_phase.eq(prefetch_phase)]
+        x_parity = stepped_phase[0]
         m.d.comb += [
-            noise.state.eq(Mux(stepped_first_step, seed_rd.data, generator_rd.data)),
-            generator_wr.addr.eq(stepped_cell),
-            generator_wr.data.eq(noise.next_state),
-            generator_wr.en.eq(stepped_valid),
+            noise.x.eq(Mux(x_parity, word_rd[1].data, word_rd[0].data)),
+            noise.w.eq(Mux(x_parity, word_rd[0].data, word_rd[1].data)),
             integrator.k.eq(job["k"]), integrator.b_shift.eq(job["b_shift"]),
             integrator.sigma_q.eq(job["sigma_q"]), integrator.sigma_shift.eq(job["sigma_shift"]),
             integrator.b.eq(b_rd.data), integrator.gaussian.eq(noise.gaussian),
         ]
-        assert self.MAC_LATENCY - 1 == CellIntegrator.PREPARE_LATENCY, \
-            "the prefetch starts with the last column's issue, the sum leaves MAC_LATENCY later"
+        for parity, wr in enumerate(word_wr):   # the new word replaces x (host: seed writes)
+            m.d.comb += [
+                wr.addr.eq(Mux(busy, Cat(stepped_phase[1], stepped_cell, Const(1, 1)),
+                               host_seed_addr)),
+                wr.data.eq(Mux(busy, noise.word, bus.w_data)),
+                wr.en.eq(Mux(busy, stepped_valid & (x_parity == parity), host_seed_write[parity])),
+            ]
 
         out_tag = {}
         tag_offset = 0
@@ -419,7 +463,7 @@ class SPUCore(wiring.Component):
         for lane, (_, rd) in enumerate(a_banks[1:], start=1):
             with m.If(s1_bank == lane):
                 m.d.comb += a_value.eq(rd.data)
-        seed_word = seed_rd.data.word_select(s1_offset[:2], 32)
+        seed_word = Mux(s1_offset[0], word_rd[1].data, word_rd[0].data)
         read_value = Signal(64)
         with m.Switch(s1_region):
             with m.Case(rm.REGION_REGS):

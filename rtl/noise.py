@@ -1,7 +1,6 @@
 """Per-cell noise: one xorshift128 step and the spec's Gaussian approximation (combinational)."""
 
-
-from amaranth.hdl import Cat, Module, signed
+from amaranth.hdl import Module, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -14,38 +13,40 @@ GAUSSIAN_BITS = G_MAX.bit_length() + 1
 
 
 class NoiseStep(wiring.Component):
-    """Advance one cell's xorshift128 generator (Marsaglia 2003) by one step and map the new word
-    to the spec's Gaussian approximation, exactly as :class:`~thermospu.rtl.golden.XorShift128Bank`
-    and :func:`~thermospu.rtl.golden.gaussian_from_words` do. Purely combinational; the state
-    lives in the core's generator memory (128 bits per cell), so one ``NoiseStep`` serves all cells.
+    """One step of a cell's xorshift128 generator (Marsaglia 2003) and the spec's Gaussian
+    approximation of its output, exactly as :class:`~thermospu.rtl.golden.XorShift128Bank` and
+    :func:`~thermospu.rtl.golden.gaussian_from_words`. Purely combinational; one ``NoiseStep``
+    serves all cells in turn.
+
+    A generator's state (x, y, z, w) is a queue of four 32-bit words: a step computes
+    ``w' = w ^ (w >> 19) ^ t ^ (t >> 8)`` with ``t = x ^ (x << 11)`` and the state becomes
+    (y, z, w, w'). Only the oldest word x and the newest word w are read, and w' replaces x, so
+    the core keeps each cell's state as four words in a ring whose head moves one place per step
+    for all cells at once (``docs/gateware.md``, "Generator state").
 
     Members
     -------
-    state : In(128)
-        Current generator state, words x, y, z, w at bits [0:32], [32:64], [64:96], [96:128]
-        (the layout of the seeds region: word k of cell i at host offset 4*i + k).
-    next_state : Out(128)
-        State after one step: (y, z, w, w') with w' = w ^ (w >> 19) ^ t ^ (t >> 8),
-        t = x ^ (x << 11) (32-bit words).
+    x : In(32)
+        The oldest word of the state.
+    w : In(32)
+        The newest word of the state.
     word : Out(32)
-        The step's output w'.
+        The new word w' (the step's output; it replaces x).
     gaussian : Out(signed(11))
         g = byte0 + byte1 + byte2 + byte3 of w' minus 510: integer in [-510, 510], variance 21845.
     """
 
-    state: In(128)
-    next_state: Out(128)
+    x: In(32)
+    w: In(32)
     word: Out(32)
     gaussian: Out(signed(GAUSSIAN_BITS))
 
     def elaborate(self, platform):
         m = Module()
-        x, y, z, w = (self.state[32 * k:32 * (k + 1)] for k in range(4))
-        t = (x ^ (x << 11))[:32]
-        new_w = (w ^ (w >> 19) ^ t ^ (t >> 8))[:32]
+        t = (self.x ^ (self.x << 11))[:32]
+        new_w = (self.w ^ (self.w >> 19) ^ t ^ (t >> 8))[:32]
         m.d.comb += [
             self.word.eq(new_w),
-            self.next_state.eq(Cat(y, z, w, new_w)),
             self.gaussian.eq(new_w[0:8] + new_w[8:16] + new_w[16:24] + new_w[24:32] - G_MAX),
         ]
         return m
