@@ -17,7 +17,8 @@ import pytest
 from cocotb_spu.jobs import random_config
 from cocotb_spu.options import long_run, need_simulator
 from thermospu.rtl.config import SPUConfig
-from thermospu.rtl.simulate import SIMULATORS, SimulationBuild, verilog_source
+from thermospu.rtl.simulate import (SIMULATORS, SimulationBuild, SimulationFailedError,
+                                    verilog_source)
 
 TOPLEVEL = "spu_core"
 TEST_MODULE = "cocotb_spu.spu_tests"
@@ -64,10 +65,14 @@ def test_random_jobs_bit_exact(simulator, machine, master_seed, tmp_path):
     print(f"machine {machine}: {config}; THERMOSPU_JOB_SEED={job_seed}, {RANDOM_JOBS} jobs")
     build = core_build(config, simulator)
     report = tmp_path / "report.json"
-    run_cocotb(build, config, tmp_path, testcase="random_jobs", THERMOSPU_JOB_SEED=job_seed,
-               THERMOSPU_JOB_COUNT=RANDOM_JOBS, THERMOSPU_REPORT=report)
+    replay = f"replay: THERMOSPU_SEED={master_seed} (machine {machine}: {config})"
+    try:
+        run_cocotb(build, config, tmp_path, testcase="random_jobs", THERMOSPU_JOB_SEED=job_seed,
+                   THERMOSPU_JOB_COUNT=RANDOM_JOBS, THERMOSPU_REPORT=report)
+    except SimulationFailedError as e:
+        raise SimulationFailedError(f"{replay}\n{e}", e.results, e.log) from None
     result = json.loads(report.read_text())
-    assert result["failures"] == []
+    assert result["failures"] == [], replay
     # The run must really have compared every job (a silent early exit would pass otherwise).
     assert result["compared"] == RANDOM_JOBS
     assert len(result["jobs"]) == RANDOM_JOBS

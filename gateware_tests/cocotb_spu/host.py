@@ -65,6 +65,8 @@ class HostBusDriver:
         self.r_stb = getattr(dut, prefix + "r_stb")
         self.r_data = getattr(dut, prefix + "r_data")
         self.r_ack = getattr(dut, prefix + "r_ack")
+        #: Transactions issued (the monitor must see exactly these).
+        self.writes = self.reads = 0
         self.idle()
 
     def idle(self) -> None:
@@ -81,6 +83,7 @@ class HostBusDriver:
             self.addr.value = address
             self.w_data.value = to_word(value)
             self.w_stb.value = 1
+            self.writes += 1
         await FallingEdge(self.clk)
         self.w_stb.value = 0
 
@@ -104,6 +107,7 @@ class HostBusDriver:
                 self.addr.value = addresses[issued]
                 self.r_stb.value = 1
                 issued += 1
+                self.reads += 1
             else:
                 self.r_stb.value = 0
                 if len(values) == len(addresses):
@@ -206,7 +210,13 @@ class HostBusMonitor:
         if self.r_stb.value:
             self._pending.append((int(self.addr.value), self._cycle))
 
-    def check(self) -> None:
+    def check(self, driver: HostBusDriver | None = None) -> None:
+        """Raise on protocol violations, or if the monitor did not see exactly the transactions
+        ``driver`` issued (every write, every read and its acknowledge)."""
+        if driver is not None and (self.writes, self.reads) != (driver.writes, driver.reads):
+            self.violations.append(
+                f"monitor saw {self.writes} writes and {self.reads} acknowledged reads, the "
+                f"driver issued {driver.writes} and {driver.reads}")
         if self.violations:
             raise AssertionError("host-bus protocol violations:\n" + "\n".join(self.violations[:20]))
 

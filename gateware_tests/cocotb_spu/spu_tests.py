@@ -52,6 +52,13 @@ async def _bring_up(dut) -> tuple[SPUHost, HostBusMonitor]:
     return host, monitor
 
 
+async def _finish(host: SPUHost, monitor: HostBusMonitor, board: Scoreboard) -> None:
+    """Let the monitor see the last transaction, then check the bus protocol and the results."""
+    await host.pause(rm.READ_LATENCY + 2)
+    monitor.check(host.bus)
+    board.check()
+
+
 def _reg(reg: int) -> int:
     return rm.address(rm.REGION_REGS, reg)
 
@@ -85,6 +92,7 @@ async def random_jobs(dut):
             host, board, job, f"job {index} of THERMOSPU_JOB_SEED={seed}:")
         per_step.append([job.params.n_active, job.params.steps, job.params.samples,
                          int(job.params.moments), job.params.thin, cycles])
+    await host.pause(rm.READ_LATENCY + 2)   # the monitor sees the last acknowledge
     report = {"compared": board.compared, "failures": board.failures,
               "config": config.to_dict(), "jobs": per_step,
               "bus_reads": monitor.reads, "bus_writes": monitor.writes}
@@ -92,8 +100,7 @@ async def random_jobs(dut):
     if path:
         with open(path, "w") as f:
             json.dump(report, f)
-    monitor.check()
-    board.check()
+    await _finish(host, monitor, board)
 
 
 # --- directed cases ---------------------------------------------------------------------------
@@ -123,8 +130,7 @@ async def saturation_both_rails(dut):
                sigma_shift=JobParams(1, 0, 0, 0, 0, 0, 1).sigma_shift_max(config),
                burn_in=3, samples=6, thin=1, moments=True, seed=2)
     await _run_and_compare(host, board, job, "saturation via A and noise")
-    monitor.check()
-    board.check()
+    await _finish(host, monitor, board)
 
 
 @cocotb.test()
@@ -143,8 +149,7 @@ async def zero_matrix(dut):
         quiet.params, sigma_q=config.sigma_max_code,
         sigma_shift=min(2, quiet.params.sigma_shift_max(config))))
     await _run_and_compare(host, board, noisy, "zero matrix, noise")
-    monitor.check()
-    board.check()
+    await _finish(host, monitor, board)
 
 
 @cocotb.test()
@@ -159,8 +164,7 @@ async def identity(dut):
     job = _job(config, np.eye(n, dtype=np.int64) * config.a_max_code, b_q, k=1, b_shift=0,
                sigma_q=0, sigma_shift=0, burn_in=20, samples=8, thin=1, moments=True, seed=4)
     await _run_and_compare(host, board, job, "identity")
-    monitor.check()
-    board.check()
+    await _finish(host, monitor, board)
 
 
 @cocotb.test()
@@ -192,8 +196,7 @@ async def back_to_back_shrinking(dut):
     assert not any(everything), "sum_yy of a job without moments is not all 0"
     # ... and a third job identical to the first reproduces it exactly.
     await _run_and_compare(host, board, big, "back-to-back 3 (repeat of 1)")
-    monitor.check()
-    board.check()
+    await _finish(host, monitor, board)
 
 
 def _long_job(config: SPUConfig) -> Job:
@@ -236,8 +239,7 @@ async def abort_mid_run(dut):
     await host.control(rm.CONTROL_CLEAR)
     after = random_job(np.random.default_rng(8), config)
     await _run_and_compare(host, board, after, "job after abort")
-    monitor.check()
-    board.check()
+    await _finish(host, monitor, board)
 
 
 @cocotb.test()
@@ -260,8 +262,7 @@ async def reset_mid_run(dut):
     assert status == 0, f"STATUS after reset is {status:#x}: {rm.decode_status(status)}"
     after = random_job(np.random.default_rng(9), config)
     await _run_and_compare(host, board, after, "job after reset")
-    monitor.check()
-    board.check()
+    await _finish(host, monitor, board)
 
 
 @cocotb.test()
@@ -296,8 +297,7 @@ async def read_before_done(dut):
     await host.control(rm.CONTROL_CLEAR)
     status = await host.status()
     assert status == 0, f"STATUS after CLEAR is {status:#x}: {rm.decode_status(status)}"
-    monitor.check()
-    board.check()
+    await _finish(host, monitor, board)
 
 
 DIRECTED = ["saturation_both_rails", "zero_matrix", "identity", "back_to_back_shrinking",
