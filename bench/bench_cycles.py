@@ -2,7 +2,8 @@
 
 Each entry runs two jobs through the host bus that differ by two samples and divides the
 difference of their CYCLES registers: the steady-state cost, without job start-up and drain.
-Columns: moments off; second moments on at thinning 1 and 4 (cycles per step); the model
+Columns: moments off; second moments on at thinning 1 and 4 (cycles per step), and at thinning 1
+with half the moment lanes; the model
 ``step_cycles`` (docs/gateware.md); the bound ceil(N**2/P) + X_LATENCY; MAC-lane utilization
 N**2 / (P * cycles per step). Prints a markdown table and writes it to docs/cycles.md.
 
@@ -28,10 +29,10 @@ from thermospu.rtl.config import JobParams, SPUConfig  # noqa: E402
 from thermospu.rtl.core import SPUCore, step_cycles  # noqa: E402
 
 
-def measure(n: int, lanes: int, moments: bool, thin: int) -> float:
+def measure(n: int, lanes: int, moments: bool, thin: int, moment_lanes: int | None = None) -> float:
     cfg = SPUConfig(n=n, lanes=lanes, a_bits=16, b_bits=16, x_bits=24, out_bits=16,
                     sigma_bits=16, max_samples_log2=16)
-    core = SPUCore(cfg)
+    core = SPUCore(cfg, moment_lanes)
     params = JobParams(n_active=n, k=4, b_shift=0, sigma_q=100, sigma_shift=0, burn_in=0,
                        samples=2, thin=thin, moments=moments, seed=1)
     a_q, b_q = random_problem(np.random.default_rng(n), cfg, params)
@@ -56,9 +57,10 @@ def main(argv=None) -> int:
             off = measure(n, lanes, False, 1)
             thin1 = measure(n, lanes, True, 1)
             thin4 = measure(n, lanes, True, 4)
+            half = measure(n, lanes, True, 1, lanes // 2) if lanes > 1 else None
             cfg = SPUConfig(n=n, lanes=lanes)
             bound = math.ceil(n * n / lanes) + SPUCore.X_LATENCY
-            rows.append((n, lanes, off, thin1, thin4, step_cycles(cfg, n), bound,
+            rows.append((n, lanes, off, thin1, thin4, half, step_cycles(cfg, n), bound,
                          n * n / (lanes * off)))
             print(f"N={n} P={lanes}: {off:g} cycles/step", file=sys.stderr)
     lines = [
@@ -67,16 +69,20 @@ def main(argv=None) -> int:
         "Measured with `bench/bench_cycles.py` in the Amaranth simulator (n_active = N; widths "
         "a/b/x/out = 16/16/24/16; cycles do not depend on widths). Steady state: difference of "
         "the CYCLES register between two jobs that differ by two samples. Moments columns: "
-        "second-moment accumulation on, cycles per step at thinning 1 and 4. Model: "
+        "second-moment accumulation on, cycles per step at thinning 1 and 4 (M = P moment lanes), "
+        "and at thinning 1 with M = P/2 (`SPUCore(config, moment_lanes=P//2)`, fewer multipliers; "
+        "from thinning 2 on it costs nothing). Model: "
         "`step_cycles` = G*N + max(0, X_LATENCY - (G-1)*P), G = ceil(N/P), X_LATENCY = "
         f"{SPUCore.X_LATENCY}. Bound: ceil(N^2/P) + X_LATENCY. Utilization: N^2 / (P * cycles).",
         "",
-        "| N | P | cycles/step | moments, thin 1 | moments, thin 4 | model | bound | MAC utilization |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| N | P | cycles/step | moments, thin 1 | moments, thin 4 | moments, thin 1, M = P/2 "
+        "| model | bound | MAC utilization |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for n, lanes, off, thin1, thin4, model, bound, util in rows:
-        lines.append(f"| {n} | {lanes} | {off:g} | {thin1:g} | {thin4:g} | {model} | {bound} | "
-                     f"{util:.1%} |")
+    for n, lanes, off, thin1, thin4, half, model, bound, util in rows:
+        half_text = "–" if half is None else f"{half:g}"
+        lines.append(f"| {n} | {lanes} | {off:g} | {thin1:g} | {thin4:g} | {half_text} | {model} "
+                     f"| {bound} | {util:.1%} |")
     lines += ["", f"({len(rows)} configurations, {time.time() - start:.0f} s of simulation.)", ""]
     table = "\n".join(lines)
     print(table)

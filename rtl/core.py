@@ -1,11 +1,11 @@
 """``SPUCore``: the whole SPU behind its host bus.
 
-Data path (one Euler step; ``docs/gateware.md`` has the timing diagram)::
+Data path (one Euler step; ``docs/gateware.md`` describes the schedule)::
 
     StepSequencer --(col j, group g)--> A banks (P) + state buffer x[j]
-        --> MacEngine (P lanes) --(one finished row per cycle)--> b[i], generator state[i]
-        --> NoiseStep + CellIntegrator --> new x[i] (other state buffer)
-        --> OutputQuantizer --> SampleAccumulators (sum_y, snapshot -> sum_yy passes)
+        --> MacEngine (P lanes) --(one finished row per cycle)--> CellIntegrator --> new x[i]
+    (prefetched while the row sums: b[i], generator words of cell i --> NoiseStep --> g)
+    new x[i] --> OutputQuantizer --> SampleAccumulators (sum_y; snapshot -> sum_yy passes)
 """
 
 from __future__ import annotations
