@@ -41,15 +41,26 @@ __all__ = ["ProtocolEngine", "StreamSPU", "DEFAULT_MAX_REQUEST_PAYLOAD"]
 #: One iCE40 block RAM (4 kbit) of request buffer: 124 A codes of 2 bytes or 31 cells of seeds
 #: per frame, plenty to keep a 3 Mbaud line busy.
 DEFAULT_MAX_REQUEST_PAYLOAD = 512
-#: Bytes of the payload kept in registers for argument checks (the SET_PARAMS payload).
-ARG_BYTES = wire.SET_PARAMS_BYTES
+#: Payload bytes kept in registers for argument checks (indices and counts of LOAD_*, READ_*);
+#: SET_PARAMS is checked and written field by field from the request buffer instead.
+ARG_BYTES = 8
 
-_SET_PARAMS_OFFSETS = {}
-_offset = 0
-for _name, _fmt in wire.SET_PARAMS_LAYOUT:
-    _SET_PARAMS_OFFSETS[_name] = (_offset, {"B": 1, "H": 2, "I": 4, "Q": 8}[_fmt])
-    _offset += _SET_PARAMS_OFFSETS[_name][1]
-assert _offset == ARG_BYTES
+#: SET_PARAMS fields in payload order: (name, bytes).
+_SET_PARAMS_FIELDS = [(name, {"B": 1, "H": 2, "I": 4, "Q": 8}[fmt])
+                      for name, fmt in wire.SET_PARAMS_LAYOUT]
+#: SET_PARAMS field -> the job register it goes to (``chains`` has none: the core has one).
+_PARAM_REGISTERS = {field: reg for reg, field in rm.JOB_REGISTERS.items()}
+
+
+def _times(value, constant: int):
+    """``value * constant`` for a non-negative constant, as shifts and adds (no multiplier)."""
+    total = Const(0, 1)
+    bit = 0
+    while constant >> bit:
+        if (constant >> bit) & 1:
+            total = total + (value << bit)
+        bit += 1
+    return total
 
 
 class ProtocolEngine(wiring.Component):
@@ -91,9 +102,9 @@ class ProtocolEngine(wiring.Component):
                  idle_timeout: int | None = None):
         if not isinstance(config, SPUConfig):
             raise TypeError(f"config must be an SPUConfig, got {config!r}")
-        if not ARG_BYTES <= max_request_payload <= wire.MAX_PAYLOAD:
+        if not wire.SET_PARAMS_BYTES <= max_request_payload <= wire.MAX_PAYLOAD:
             raise ValueError(f"max_request_payload={max_request_payload} outside "
-                             f"[{ARG_BYTES}, {wire.MAX_PAYLOAD}]")
+                             f"[{wire.SET_PARAMS_BYTES}, {wire.MAX_PAYLOAD}]")
         if not isinstance(clock_hz, int) or not 0 <= clock_hz < 1 << 32:
             raise ValueError(f"clock_hz={clock_hz!r} must be an int in [0, 2**32)")
         if idle_timeout is None:
@@ -122,6 +133,7 @@ class ProtocolEngine(wiring.Component):
         rx, tx, bus = self.rx_bytes, self.tx_bytes, self.bus
         n_cells = cfg.n
         row_bits = cfg.log2_n
+        cell_bits = n_cells.bit_length()      # holds 0 ... N
         cap = self.max_request_payload
 
         m.submodules.rx_crc = rx_crc = crc.catalog.CRC32_ISO_HDLC(data_width=8).create()
@@ -137,20 +149,17 @@ class ProtocolEngine(wiring.Component):
         seq = Signal(8)
         length = Signal(16)
         header_index = Signal(range(wire.HEADER_BYTES))
-        payload_index = Signal(16)
+        payload_index = Signal(range(cap + 1))
         crc_index = Signal(range(wire.CRC_BYTES))
         args = Signal(8 * ARG_BYTES)
         idle = Signal(range(self.idle_timeout + 1))
         # LOAD_* values: bytes into the current value, values completed.
         value_width = Signal(range(17))
         value_phase = Signal(range(17))
-        values = Signal(16)
+        values = Signal(range(cap + 1))
 
         def arg(offset, nbytes):
             return args[8 * offset:8 * (offset + nbytes)]
-
-        def param(name):
-            return arg(*_SET_PARAMS_OFFSETS[name])
 
         first_index = arg(0, 2)       # LOAD_A row / chain of LOAD_B, LOAD_SEEDS, READ_*
         second_index = arg(2, 2)      # LOAD_A col / start of LOAD_B, LOAD_SEEDS, READ_MEAN
@@ -196,32 +205,18 @@ class ProtocolEngine(wiring.Component):
                     m.d.comb += needs_idle.eq(command in wire.COMMANDS_NEEDING_IDLE)
 
         count_sum = Signal(33)
+        sigma_shift_max = JobParams(1, 0, 0, 0, 0, 0, 1).sigma_shift_max(cfg)
         m.d.comb += argument_ok.eq(1)
         m.d.comb += ready_ok.eq(1)
-        sigma_shift_max = JobParams(1, 0, 0, 0, 0, 0, 1).sigma_shift_max(cfg)
         with m.Switch(code):
             with m.Case(Command.LOAD_A):
+                row, col = first_index[:row_bits], second_index[:row_bits]
                 m.d.comb += argument_ok.eq(
                     (first_index < n_cells) & (second_index < n_cells)
-                    & (first_index * n_cells + second_index + values <= n_cells * n_cells))
+                    & (_times(row, n_cells) + col + values <= n_cells * n_cells))
             with m.Case(Command.LOAD_B, Command.LOAD_SEEDS):
                 m.d.comb += argument_ok.eq((first_index == 0)
                                            & (second_index + values <= n_cells))
-            with m.Case(Command.SET_PARAMS):
-                limits = {
-                    "n_active": (1, n_cells), "chains": (1, 1), "k": (0, K_MAX),
-                    "b_shift": (0, cfg.b_shift_max), "sigma_shift": (0, sigma_shift_max),
-                    "moments": (0, 1), "sigma_q": (0, cfg.sigma_max_code), "thin": (1, 0xFFFF),
-                    "burn_in": (0, 0xFFFFFFFF), "samples": (1, cfg.max_samples),
-                }
-                ok = Const(1)
-                for name, (lo, hi) in limits.items():
-                    value = param(name)
-                    if lo > 0:
-                        ok = ok & (value >= lo)
-                    if hi < (1 << len(value)) - 1:
-                        ok = ok & (value <= hi)
-                m.d.comb += argument_ok.eq(ok)
             with m.Case(Command.RUN):
                 m.d.comb += ready_ok.eq(params_valid)
             with m.Case(Command.READ_MEAN):
@@ -229,8 +224,8 @@ class ProtocolEngine(wiring.Component):
                     count_sum.eq(second_index + read_mean_count),
                     argument_ok.eq(
                         (first_index == 0) & (read_mean_count != 0) & (count_sum <= n_cells)
-                        & (1 + wire.READ_MEAN_HEADER_BYTES + read_mean_count * fmt.sum_y_bytes
-                           <= wire.MAX_PAYLOAD)),
+                        & (read_mean_count <= (wire.MAX_PAYLOAD - 1 - wire.READ_MEAN_HEADER_BYTES)
+                           // fmt.sum_y_bytes)),
                     ready_ok.eq(core_done & ~core_aborted & (count_sum <= job_n)),
                 ]
             with m.Case(Command.READ_MOMENTS):
@@ -238,7 +233,7 @@ class ProtocolEngine(wiring.Component):
                     count_sum.eq(moments_start + moments_count),
                     argument_ok.eq(
                         (first_index == 0) & (moments_count != 0) & (count_sum <= cfg.n_moments)
-                        & (1 + moments_count * fmt.sum_yy_bytes <= wire.MAX_PAYLOAD)),
+                        & (moments_count <= (wire.MAX_PAYLOAD - 1) // fmt.sum_yy_bytes)),
                     ready_ok.eq(core_done & ~core_aborted & job_moments
                                 & (count_sum <= job_triangle)),
                 ]
@@ -251,18 +246,20 @@ class ProtocolEngine(wiring.Component):
                 m.d.comb += ok_length.eq(1 + 17)
             with m.Case(Command.READ_MEAN):
                 m.d.comb += ok_length.eq(1 + wire.READ_MEAN_HEADER_BYTES
-                                         + read_mean_count * fmt.sum_y_bytes)
+                                         + _times(read_mean_count, fmt.sum_y_bytes))
             with m.Case(Command.READ_MOMENTS):
-                m.d.comb += ok_length.eq(1 + moments_count * fmt.sum_yy_bytes)
+                m.d.comb += ok_length.eq(1 + _times(moments_count, fmt.sum_yy_bytes))
             with m.Default():
                 m.d.comb += ok_length.eq(1)
 
+        data_word = Signal(64)         # response item being sent / SET_PARAMS field
+
         # --- write replay (LOAD_*): buffer bytes -> words -> bus ------------------------------
-        replay_index = Signal(16)
+        replay_index = Signal(range(cap + 1))
         word = Signal(32)
         word_bytes = Signal(range(5))     # bytes per bus word of this command
         word_phase = Signal(range(5))
-        write_addr = Signal(rm.ADDR_BITS)
+        write_offset = Signal(range(4 * n_cells + 1))   # in the b or seeds region
         a_row = Signal(16)
         a_col = Signal(16)
         write_value = Signal(64)
@@ -274,22 +271,42 @@ class ProtocolEngine(wiring.Component):
             with m.Default():
                 m.d.comb += write_value.eq(word)
 
-        # --- job parameters written by SET_PARAMS -------------------------------------------
-        param_writes = [(rm.REG_N_ACTIVE, param("n_active")), (rm.REG_K, param("k")),
-                        (rm.REG_B_SHIFT, param("b_shift")), (rm.REG_SIGMA_Q, param("sigma_q")),
-                        (rm.REG_SIGMA_SHIFT, param("sigma_shift")),
-                        (rm.REG_BURN_IN, param("burn_in")), (rm.REG_SAMPLES, param("samples")),
-                        (rm.REG_THIN, param("thin")), (rm.REG_MOMENTS, param("moments"))]
-        param_index = Signal(range(len(param_writes) + 1))
+        # --- SET_PARAMS: two passes over the buffered fields, check all, then write all ----
+        limits = {
+            "n_active": (1, n_cells), "chains": (1, 1), "k": (0, K_MAX),
+            "b_shift": (0, cfg.b_shift_max), "sigma_shift": (0, sigma_shift_max),
+            "moments": (0, 1), "sigma_q": (0, cfg.sigma_max_code), "thin": (1, 0xFFFF),
+            "burn_in": (0, 0xFFFFFFFF), "samples": (1, cfg.max_samples),
+        }
+        field_index = Signal(range(len(_SET_PARAMS_FIELDS) + 1))
+        field_byte = Signal(range(8))
+        field_bytes = Signal(range(9))
+        field_ok = Signal()
+        field_last = Signal()
+        field_register = Signal(8)
+        field_has_register = Signal()
+        writing_params = Signal()          # second pass
+        job_triangle_next = Signal(range(cfg.n_moments + 1))
+        triangle_row = Signal(range(n_cells + 1))
+        with m.Switch(field_index):
+            for index, (name, nbytes) in enumerate(_SET_PARAMS_FIELDS):
+                with m.Case(index):
+                    lo, hi = limits[name]
+                    m.d.comb += [field_bytes.eq(nbytes),
+                                 field_last.eq(index == len(_SET_PARAMS_FIELDS) - 1),
+                                 field_ok.eq((data_word >= lo) & (data_word <= hi))]
+                    if name in _PARAM_REGISTERS:
+                        m.d.comb += [field_register.eq(_PARAM_REGISTERS[name]),
+                                     field_has_register.eq(1)]
 
         # --- response data ---------------------------------------------------------------------
         info_rom = Array(Const(b, 8) for b in self.info_bytes)
         data_index = Signal(16)        # items (bytes of INFO, values of READ_*) sent
-        data_word = Signal(64)
         data_bytes_left = Signal(range(9))
+        data_byte = Signal(range(8))   # byte of data_word being sent
         tri_i = Signal(range(n_cells + 1))
         tri_j = Signal(range(n_cells + 1))
-        tri_rem = Signal(32)
+        tri_rem = Signal(range(cfg.n_moments + 1))
         state_code = Signal(8)
         m.d.comb += state_code.eq(Mux(core_busy, JobState.RUNNING,
                                       Mux(core_done, Mux(core_aborted, JobState.ABORTED,
@@ -366,7 +383,7 @@ class ProtocolEngine(wiring.Component):
                 with m.If(rx.valid):
                     m.d.sync += [idle.eq(0), payload_index.eq(payload_index + 1)]
                     with m.If(payload_index < ARG_BYTES):
-                        m.d.sync += args.word_select(payload_index[:5], 8).eq(rx.payload)
+                        m.d.sync += args.word_select(payload_index[:3], 8).eq(rx.payload)
                     with m.If(payload_index >= wire.LOAD_HEADER_BYTES):
                         with m.If(value_phase == value_width - 1):
                             m.d.sync += [value_phase.eq(0), values.eq(values + 1)]
@@ -408,18 +425,18 @@ class ProtocolEngine(wiring.Component):
 
             with m.State("CHECK"):
                 m.d.sync += [replay_index.eq(wire.LOAD_HEADER_BYTES), word_phase.eq(0),
-                             a_row.eq(first_index), a_col.eq(second_index), param_index.eq(0),
-                             data_index.eq(0)]
+                             a_row.eq(first_index), a_col.eq(second_index), field_index.eq(0),
+                             field_byte.eq(0), writing_params.eq(0), data_word.eq(0),
+                             data_index.eq(0), job_triangle_next.eq(0), triangle_row.eq(par_n)]
                 with m.Switch(code):
                     with m.Case(Command.LOAD_A):
                         m.d.sync += word_bytes.eq(fmt.a_bytes)
                     with m.Case(Command.LOAD_B):
                         m.d.sync += [word_bytes.eq(fmt.b_bytes),
-                                     write_addr.eq(rm.address(rm.REGION_B, 0) + second_index)]
+                                     write_offset.eq(second_index)]
                     with m.Default():
                         m.d.sync += [word_bytes.eq(4),
-                                     write_addr.eq(rm.address(rm.REGION_SEEDS, 0)
-                                                   + (second_index << 2))]
+                                     write_offset.eq(second_index << 2)]
                 with m.If(~known):
                     respond(Status.UNKNOWN_COMMAND)
                 with m.Elif(~length_ok):
@@ -437,13 +454,10 @@ class ProtocolEngine(wiring.Component):
                         with m.Case(Command.LOAD_A, Command.LOAD_B, Command.LOAD_SEEDS):
                             m.next = "REPLAY_ADDRESS"
                         with m.Case(Command.SET_PARAMS):
-                            m.next = "WRITE_PARAMS"
+                            m.d.sync += replay_index.eq(0)
+                            m.next = "PARAM_ADDRESS"
                         with m.Case(Command.RUN):
-                            m.d.comb += [bus.addr.eq(reg_address(rm.REG_CONTROL)),
-                                         bus.w_data.eq(rm.CONTROL_START), bus.w_stb.eq(1)]
-                            m.d.sync += [job_n.eq(par_n), job_moments.eq(par_moments),
-                                         job_triangle.eq((par_n * (par_n + 1)) >> 1)]
-                            m.next = "SEND_HEADER"
+                            m.next = "RUN_TRIANGLE"
                         with m.Case(Command.ABORT, Command.RESET):
                             m.d.comb += [bus.addr.eq(reg_address(rm.REG_CONTROL)),
                                          bus.w_data.eq(rm.CONTROL_ABORT), bus.w_stb.eq(1)]
@@ -487,25 +501,65 @@ class ProtocolEngine(wiring.Component):
                     with m.Else():
                         m.d.sync += a_col.eq(a_col + 1)
                 with m.Else():
-                    m.d.comb += bus.addr.eq(write_addr)
-                    m.d.sync += write_addr.eq(write_addr + 1)
+                    m.d.comb += bus.addr.eq(
+                        Mux(code == Command.LOAD_B, rm.address(rm.REGION_B, 0),
+                            rm.address(rm.REGION_SEEDS, 0)) | write_offset)
+                    m.d.sync += write_offset.eq(write_offset + 1)
                 m.d.sync += word.eq(0)
                 with m.If(replay_index == length):
                     m.next = "SEND_HEADER"
                 with m.Else():
                     m.next = "REPLAY_ADDRESS"
 
-            # --- SET_PARAMS: nine register writes --------------------------------------------
-            with m.State("WRITE_PARAMS"):
-                m.d.comb += bus.w_stb.eq(1)
-                with m.Switch(param_index):
-                    for index, (reg, value) in enumerate(param_writes):
-                        with m.Case(index):
-                            m.d.comb += [bus.addr.eq(reg_address(reg)), bus.w_data.eq(value)]
-                m.d.sync += param_index.eq(param_index + 1)
-                with m.If(param_index == len(param_writes) - 1):
-                    m.d.sync += [params_valid.eq(1), par_n.eq(param("n_active")),
-                                 par_moments.eq(param("moments"))]
+            # --- SET_PARAMS: pass 1 checks every field, pass 2 writes the job registers -----
+            with m.State("PARAM_ADDRESS"):
+                m.d.comb += buf_rd.addr.eq(replay_index)
+                m.next = "PARAM_DATA"
+
+            with m.State("PARAM_DATA"):
+                m.d.sync += [data_word.word_select(field_byte, 8).eq(buf_rd.data),
+                             replay_index.eq(replay_index + 1), field_byte.eq(field_byte + 1)]
+                with m.If(field_byte == field_bytes - 1):
+                    m.next = "PARAM_FIELD"
+                with m.Else():
+                    m.next = "PARAM_ADDRESS"
+
+            with m.State("PARAM_FIELD"):
+                m.d.sync += [field_byte.eq(0), data_word.eq(0), field_index.eq(field_index + 1)]
+                with m.If(~writing_params):
+                    with m.If(~field_ok):
+                        respond(Status.BAD_ARGUMENT)
+                    with m.Elif(field_last):
+                        m.d.sync += [writing_params.eq(1), field_index.eq(0), replay_index.eq(0)]
+                        m.next = "PARAM_ADDRESS"
+                    with m.Else():
+                        m.next = "PARAM_ADDRESS"
+                with m.Else():
+                    with m.If(field_has_register):
+                        m.d.comb += [bus.addr.eq(rm.address(rm.REGION_REGS, 0) | field_register),
+                                     bus.w_data.eq(data_word), bus.w_stb.eq(1)]
+                    with m.Switch(field_index):
+                        for index, (name, _) in enumerate(_SET_PARAMS_FIELDS):
+                            if name in ("n_active", "moments"):
+                                with m.Case(index):
+                                    target = par_n if name == "n_active" else par_moments
+                                    m.d.sync += target.eq(data_word)
+                    with m.If(field_last):
+                        m.d.sync += params_valid.eq(1)
+                        m.next = "SEND_HEADER"
+                    with m.Else():
+                        m.next = "PARAM_ADDRESS"
+
+            # --- RUN: n_active (n_active + 1) / 2 by adding, then start ------------------------
+            with m.State("RUN_TRIANGLE"):
+                with m.If(triangle_row != 0):
+                    m.d.sync += [job_triangle_next.eq(job_triangle_next + triangle_row),
+                                 triangle_row.eq(triangle_row - 1)]
+                with m.Else():
+                    m.d.comb += [bus.addr.eq(reg_address(rm.REG_CONTROL)),
+                                 bus.w_data.eq(rm.CONTROL_START), bus.w_stb.eq(1)]
+                    m.d.sync += [job_n.eq(par_n), job_moments.eq(par_moments),
+                                 job_triangle.eq(job_triangle_next)]
                     m.next = "SEND_HEADER"
 
             # --- ABORT / RESET: wait for the core to stop (one Euler step at most) ----------
@@ -542,7 +596,8 @@ class ProtocolEngine(wiring.Component):
                 with m.If(tx_fire):
                     m.d.sync += tx_index.eq(tx_index + 1)
                     with m.If(tx_index == 6):
-                        m.d.sync += [data_index.eq(0), data_bytes_left.eq(0), tx_index.eq(0)]
+                        m.d.sync += [data_index.eq(0), data_bytes_left.eq(0), data_byte.eq(0),
+                                     tx_index.eq(0)]
                         with m.If(status != Status.OK):
                             m.d.comb += self.protocol_error.eq(
                                 (status != Status.BUSY) & (status != Status.NOT_READY))
@@ -581,8 +636,10 @@ class ProtocolEngine(wiring.Component):
                         with m.Elif(data_index == read_mean_count + 1):
                             m.next = "SEND_CRC"
                         with m.Else():
+                            # start + count <= N was checked: the offset fits cell_bits.
+                            offset = (second_index[:cell_bits] + data_index[:cell_bits] - 1)
                             m.d.comb += [bus.r_stb.eq(1), bus.addr.eq(
-                                rm.address(rm.REGION_SUM_Y, 0) + second_index + data_index - 1)]
+                                rm.address(rm.REGION_SUM_Y, 0) | offset[:cell_bits])]
                             m.d.sync += data_bytes_left.eq(fmt.sum_y_bytes)
                             m.next = "DATA_READ"
                     with m.Case(Command.READ_MOMENTS):
@@ -607,13 +664,13 @@ class ProtocolEngine(wiring.Component):
                     m.next = "SEND_DATA"
 
             with m.State("SEND_DATA"):
-                m.d.comb += [tx.valid.eq(1), tx.payload.eq(data_word[:8]),
+                m.d.comb += [tx.valid.eq(1), tx.payload.eq(data_word.word_select(data_byte, 8)),
                              tx_crc.valid.eq(tx_fire)]
                 with m.If(tx_fire):
-                    m.d.sync += [data_word.eq(data_word >> 8),
+                    m.d.sync += [data_byte.eq(data_byte + 1),
                                  data_bytes_left.eq(data_bytes_left - 1)]
                     with m.If(data_bytes_left == 1):
-                        m.d.sync += data_index.eq(data_index + 1)
+                        m.d.sync += [data_index.eq(data_index + 1), data_byte.eq(0)]
                         m.next = "DATA_NEXT"
 
             with m.State("SEND_CRC"):
