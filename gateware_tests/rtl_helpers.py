@@ -142,17 +142,6 @@ def random_problem(rng, config, params):
     return a_q, b_q
 
 
-async def measure_step_cycles(ctx, core, a_q, b_q, params, extra_steps: int = 4) -> float:
-    """Clock cycles per Euler step in steady state: two jobs that differ only by
-    ``extra_steps`` burn-in steps; the difference of their CYCLES over extra_steps."""
-    _, cycles_short = await run_job_on_core(ctx, core, a_q, b_q, params)
-    await write_reg(ctx, core.bus, rm.REG_BURN_IN, params.burn_in + extra_steps)
-    await write_reg(ctx, core.bus, rm.REG_CONTROL, rm.CONTROL_START)
-    await wait_done(ctx, core, 10_000_000)
-    cycles_long = await read_reg(ctx, core.bus, rm.REG_CYCLES)
-    return (cycles_long - cycles_short) / extra_steps
-
-
 async def measure_sample_cycles(ctx, core, a_q, b_q, params, extra_samples: int = 4) -> float:
     """Clock cycles per sample in steady state (thin steps each, moments as in ``params``)."""
     _, cycles_short = await run_job_on_core(ctx, core, a_q, b_q, params)

@@ -44,7 +44,7 @@ Rules (the gateware enforces them; each violation sets a sticky STATUS error bit
 
 from __future__ import annotations
 
-from .config import BURN_IN_BITS, K_MAX, THIN_BITS, SPUConfig
+from .config import BURN_IN_BITS, K_MAX, THIN_BITS, JobParams, SPUConfig
 
 ADDR_BITS = 32
 DATA_BITS = 64
@@ -205,8 +205,6 @@ def sum_yy_address(i: int, j: int, n: int) -> int:
 
 def job_register_range(field: str, config: SPUConfig) -> tuple[int, int]:
     """Inclusive range of values a job register accepts (others are refused with BAD_VALUE)."""
-    from .config import JobParams
-
     ranges = {
         "n_active": (1, config.n),
         "k": (0, K_MAX),
