@@ -282,19 +282,24 @@ class ProtocolEngine(wiring.Component):
         field_byte = Signal(range(8))
         field_bytes = Signal(range(9))
         field_ok = Signal()
+        field_nonzero = Signal()           # the field's lower limit is 1, not 0
+        field_max = Signal(64)
         field_last = Signal()
         field_register = Signal(8)
         field_has_register = Signal()
         writing_params = Signal()          # second pass
         job_triangle_next = Signal(range(cfg.n_moments + 1))
         triangle_row = Signal(range(n_cells + 1))
+        # One comparison for all fields, against the selected field's limits.
+        m.d.comb += field_ok.eq((~field_nonzero | data_word.any()) & (data_word <= field_max))
         with m.Switch(field_index):
             for index, (name, nbytes) in enumerate(_SET_PARAMS_FIELDS):
                 with m.Case(index):
                     lo, hi = limits[name]
-                    m.d.comb += [field_bytes.eq(nbytes),
-                                 field_last.eq(index == len(_SET_PARAMS_FIELDS) - 1),
-                                 field_ok.eq((data_word >= lo) & (data_word <= hi))]
+                    assert lo in (0, 1)
+                    m.d.comb += [field_bytes.eq(nbytes), field_nonzero.eq(lo),
+                                 field_max.eq(hi),
+                                 field_last.eq(index == len(_SET_PARAMS_FIELDS) - 1)]
                     if name in _PARAM_REGISTERS:
                         m.d.comb += [field_register.eq(_PARAM_REGISTERS[name]),
                                      field_has_register.eq(1)]
