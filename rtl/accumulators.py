@@ -29,9 +29,10 @@ class SampleAccumulators(wiring.Component):
     over that snapshot adds ``y_i * y_j`` to ``sum_yy[i, j]`` for all i <= j < n_active, with its
     own M multipliers (out_bits x out_bits, M = ``lanes``): lane l owns rows i = g*M + l (bank l
     of the ``sum_yy`` memory, word ``((i >> log2 M) << row_bits) | j``), y_j is broadcast for
-    j = g*M ... n_active-1 and lane l works when i <= j. A pass takes
-    ``sum_g (n - g*M) + 3 ~ n**2 / (2M) + n/2 + 3`` cycles; with M = P that is about half an
-    Euler step, so passes keep up with sampling at any thinning. The step sequencer waits
+    j = g*M ... n_active-1 and lane l works when i <= j. Back-to-back passes start
+    ``sum_g (n - g*M) ~ n**2 / (2M) + n/2`` cycles apart (3 more for n_active <= 2, where a pass
+    waits for the previous one's writes); with M = P that is at most an Euler step, so passes keep
+    up with sampling at any thinning. The step sequencer waits
     (``can_reserve``) only when all snapshot buffers hold samples whose pass has not finished.
 
     Parameters
@@ -140,15 +141,17 @@ class SampleAccumulators(wiring.Component):
         # --- moment passes ----------------------------------------------------------------
         outstanding = Signal(range(Y_BUFFERS + 1))   # reserved snapshots whose pass is not done
         pending = Signal(range(Y_BUFFERS + 1))       # complete snapshots whose pass has not begun
-        first_pass = Signal()
-        buffer = Signal(range(Y_BUFFERS))
+        first_pending = Signal()     # the job's next pass is its first (write, do not add)
+        next_buffer = Signal(range(Y_BUFFERS))
+        pass_first = Signal()
+        pass_buffer = Signal(range(Y_BUFFERS))
         running = Signal()
         row_base = Signal(range(n + p))
         col = Signal(row_bits)
-        m1_valid, m1_last = Signal(), Signal()
+        m1_valid, m1_last, m1_first = Signal(), Signal(), Signal()
         m1_row_base = Signal.like(row_base)
         m1_col = Signal.like(col)
-        m2_last = Signal()
+        m2_last, m2_first = Signal(), Signal()
         m2_addr = Signal(range(((n + p - 1) // p) << row_bits))
         m2_en = Signal(p)
 
@@ -158,17 +161,25 @@ class SampleAccumulators(wiring.Component):
             m.submodules[f"sum_yy_bank{l}"] = mem
             banks.append((mem.read_port(), mem.write_port()))
 
+        last_group = row_base + p >= self.n_active
+        last_col = col == self.n_active - 1
+        sweep_ends = running & last_col & last_group
         pass_done = m2_last
-        pass_begins = ~running & (pending != 0) & ~m1_valid & ~m2_last & ~m2_en.any()
+        # A pass may begin in the cycle the previous one issues its last element: its reads of
+        # group 0 then trail that pass's writes of the same words by more than the 2-cycle
+        # read-modify-write latency whenever n_active > 2; smaller problems wait for the flush.
+        flushed = ~m1_valid & ~m2_last & ~m2_en.any()
+        pass_begins = (pending != 0) & Mux(self.n_active > 2, ~running | sweep_ends,
+                                           ~running & flushed)
         trigger = self.in_valid & self.in_last_cell & self.moments
         m.d.sync += pending.eq(pending + trigger - pass_begins)
         m.d.sync += outstanding.eq(outstanding + self.reserve - pass_done)
         m.d.comb += self.can_reserve.eq(outstanding < Y_BUFFERS)
 
-        last_group = row_base + p >= self.n_active
-        last_col = col == self.n_active - 1
         with m.If(pass_begins):
-            m.d.sync += [running.eq(1), row_base.eq(0), col.eq(0)]
+            m.d.sync += [running.eq(1), row_base.eq(0), col.eq(0), pass_buffer.eq(next_buffer),
+                         next_buffer.eq(next_buffer + 1), pass_first.eq(first_pending),
+                         first_pending.eq(0)]
         with m.Elif(running):
             with m.If(last_col):
                 with m.If(last_group):
@@ -177,25 +188,23 @@ class SampleAccumulators(wiring.Component):
                     m.d.sync += [row_base.eq(row_base + p), col.eq(row_base + p)]
             with m.Else():
                 m.d.sync += col.eq(col + 1)
-        with m.If(pass_done):
-            m.d.sync += [first_pass.eq(0), buffer.eq(buffer + 1)]
         with m.If(self.start):
-            m.d.sync += [outstanding.eq(0), pending.eq(0), first_pass.eq(1), buffer.eq(0),
-                         running.eq(0)]
+            m.d.sync += [outstanding.eq(0), pending.eq(0), first_pending.eq(1),
+                         next_buffer.eq(0), running.eq(0)]
 
         group = row_base[lane_bits:]
         host_group = self.host_yy_row[lane_bits:]
-        m.d.comb += y_rd.addr.eq(Cat(col, buffer))
+        m.d.comb += y_rd.addr.eq(Cat(col, pass_buffer))
         for rd, _ in banks:
             m.d.comb += rd.addr.eq(Mux(self.host_access,
                                        Cat(self.host_yy_col, host_group),
                                        Cat(col, group)))
-        m.d.sync += [m1_valid.eq(running), m1_last.eq(running & last_col & last_group),
+        m.d.sync += [m1_valid.eq(running), m1_last.eq(sweep_ends), m1_first.eq(pass_first),
                      m1_row_base.eq(row_base), m1_col.eq(col)]
 
         # M1: products from the snapshot; M2: write old + product (the first pass writes).
         y_col = y_rd.data
-        m.d.sync += [m2_last.eq(m1_last), m2_addr.eq(Cat(m1_col, m1_row_base[lane_bits:]))]
+        m.d.sync += [m2_last.eq(m1_last), m2_first.eq(m1_first), m2_addr.eq(Cat(m1_col, m1_row_base[lane_bits:]))]
         for l, (rd, wr) in enumerate(banks):
             row = m1_row_base + l
             diagonal = row == m1_col
@@ -209,7 +218,7 @@ class SampleAccumulators(wiring.Component):
                 old.eq(rd.data),
                 m2_en[l].eq(m1_valid & (row <= m1_col) & (row < self.n_active)),
             ]
-            m.d.comb += [wr.addr.eq(m2_addr), wr.data.eq(Mux(first_pass, 0, old) + product),
+            m.d.comb += [wr.addr.eq(m2_addr), wr.data.eq(Mux(m2_first, 0, old) + product),
                          wr.en.eq(m2_en[l])]
 
         host_bank = Signal(max(1, lane_bits))

@@ -54,8 +54,10 @@ def step_cycles(config: SPUConfig, n_active: int) -> int:
 
 def moment_pass_cycles(n_active: int, moment_lanes: int) -> int:
     """Cycles between the starts of two second-moment passes when they run back to back:
-    groups of M rows sweep columns g*M ... n-1, plus 3 cycles of read-modify-write latency."""
-    return sum(n_active - base for base in range(0, n_active, moment_lanes)) + 3
+    groups of M rows sweep columns g*M ... n-1; for n_active <= 2 a pass also waits for the
+    previous pass's 3-cycle read-modify-write pipeline to drain."""
+    sweep = sum(n_active - base for base in range(0, n_active, moment_lanes))
+    return sweep if n_active > 2 else sweep + 3
 
 
 class SPUCore(wiring.Component):
@@ -103,10 +105,11 @@ class SPUCore(wiring.Component):
 
     #: Cycles from the sequencer issuing a column to the MAC engine's first finished row.
     MAC_LATENCY = 3
-    #: Cycles from issuing a group's last column to the first cycle in which the new state of
-    #: its lane-0 row can be read back: the integrator's terms are prepared while the sum is
-    #: computed and the new state is written in the cycle the sum leaves the MAC engine.
-    X_LATENCY = MAC_LATENCY
+    #: Cycles from issuing a group's last column to the first cycle in which the next step may
+    #: issue the column of its lane-0 row: the integrator's terms are prepared while the sum is
+    #: computed, the new state is written in the cycle the sum leaves the MAC engine, and a
+    #: read issued in that same cycle is served from a register holding the state just written.
+    X_LATENCY = MAC_LATENCY - 1
 
     def step_cycles(self, n_active: int) -> int:
         """Clock cycles per Euler step of this core; see :func:`step_cycles`."""
@@ -285,14 +288,23 @@ class SPUCore(wiring.Component):
         d_rows = Signal.like(seq.rows)
         d_tag = Signal(tag_bits)
         d_capture = Signal(p)
+        d_col = Signal.like(seq.col)
+        d_buffer = Signal()
         m.d.sync += [
             d_valid.eq(seq.valid), d_first.eq(seq.first_col), d_last.eq(seq.last_col),
             d_first_step.eq(seq.first_step), d_rows.eq(seq.rows), d_tag.eq(tag),
             d_capture.eq(Cat(seq.col == seq.row_base + lane for lane in range(p))),
+            d_col.eq(seq.col), d_buffer.eq(seq.phase[0]),
         ]
+        # The state written in the cycle a column's read was issued (the memory then returns
+        # the old word) comes from the register that keeps the last written state.
+        written_valid, written_buffer = Signal(), Signal()
+        written_cell = Signal(row_bits)
+        written_x = Signal(signed(cfg.x_bits))
+        forward = written_valid & (written_cell == d_col) & (written_buffer == d_buffer)
         m.d.comb += [
             mac.in_valid.eq(d_valid), mac.in_first.eq(d_first), mac.in_last.eq(d_last),
-            mac.in_x.eq(Mux(d_first_step, 0, x_rd.data)),   # every job starts from x = 0
+            mac.in_x.eq(Mux(d_first_step, 0, Mux(forward, written_x, x_rd.data))),
             mac.in_capture.eq(d_capture), mac.in_rows.eq(d_rows), mac.in_tag.eq(d_tag),
         ]
         for lane, (_, rd) in enumerate(a_banks):
@@ -378,21 +390,20 @@ class SPUCore(wiring.Component):
 
         # --- sampled states to the accumulators (registered) ---------------------------------
         sample_valid, sample_first, sample_last_cell = Signal(), Signal(), Signal()
-        sample_cell = Signal(row_bits)
         sample_buffer = Signal(2)
-        sample_x = Signal(signed(cfg.x_bits))
         m.d.sync += [
+            written_valid.eq(integrator.out_valid), written_cell.eq(cell),
+            written_buffer.eq(~out_tag["parity"]), written_x.eq(integrator.x_new),
             sample_valid.eq(integrator.out_valid & out_tag["sampled"]),
             sample_first.eq(out_tag["first_sample"]),
             sample_last_cell.eq(cell == job["n_active"] - 1),
-            sample_cell.eq(cell), sample_buffer.eq(out_tag["sample_buffer"]),
-            sample_x.eq(integrator.x_new),
+            sample_buffer.eq(out_tag["sample_buffer"]),
         ]
         m.d.comb += [
-            quantizer.x.eq(sample_x),
+            quantizer.x.eq(written_x),
             accs.start.eq(start), accs.n_active.eq(job["n_active"]),
             accs.moments.eq(job["moments"]),
-            accs.in_valid.eq(sample_valid), accs.in_cell.eq(sample_cell),
+            accs.in_valid.eq(sample_valid), accs.in_cell.eq(written_cell),
             accs.in_y.eq(quantizer.y), accs.in_first.eq(sample_first),
             accs.in_buffer.eq(sample_buffer), accs.in_last_cell.eq(sample_last_cell),
             accs.reserve.eq(seq.reserve),
