@@ -29,6 +29,7 @@ import argparse
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -96,6 +97,20 @@ def _netlist_cell_counts(netlist_json: Path) -> dict:
     return counts
 
 
+def _overflow(build_dir: Path) -> str:
+    """`` -- the design needs ...`` for every resource nextpnr's log shows over 100 %."""
+    log = build_dir / "top.tim"
+    if not log.is_file():
+        return ""
+    over = []
+    for match in re.finditer(r"^Info:\s+(\S+):\s+(\d+)/\s*(\d+)\s+\d+%", log.read_text(errors="replace"),
+                             re.MULTILINE):
+        name, used, available = match.group(1), int(match.group(2)), int(match.group(3))
+        if used > available:
+            over.append(f"{used} {name} of {available} ({100 * used / available:.0f} %)")
+    return f" -- the design does not fit: it needs {', '.join(over)}" if over else ""
+
+
 def build_board(board, config, clock_hz, baud, build_dir: Path, toolchain="yowasp", seed=1,
                 log=print) -> dict:
     """Build ``board`` (a :class:`~thermospu.boards.board.Board`) with SPU ``config``; returns the
@@ -111,8 +126,9 @@ def build_board(board, config, clock_hz, baud, build_dir: Path, toolchain="yowas
     try:
         plan.execute_local(str(build_dir), env=env)
     except subprocess.CalledProcessError as error:
-        raise RuntimeError(f"the {board.name} build failed ({error}); see the logs in "
-                           f"{build_dir} (top.rpt: Yosys, top.tim: nextpnr)") from None
+        raise RuntimeError(f"the {board.name} build failed ({error}){_overflow(build_dir)}; "
+                           f"see the logs in {build_dir} (top.rpt: Yosys, top.tim: nextpnr)"
+                           ) from None
     build_seconds = time.monotonic() - started
 
     with open(build_dir / "report.json") as f:

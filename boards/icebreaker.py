@@ -2,14 +2,16 @@
 
 Clock: the 12 MHz oscillator on pin 35 feeds the SB_PLL40_PAD, which makes the ``sync`` clock
 (default 36 MHz: DIVR=0, DIVF=47, DIVQ=4). The UART is the FT2232H's second channel (pins 6/9),
-default 3 Mbaud (divisor 12 at 36 MHz).
+default 3 Mbaud (12 clock cycles per bit at 36 MHz).
 
 Lights: the green LED is on while idle and blinks while a job runs; the red LED is the sticky error
-light (UART framing error or overrun, protocol error; cleared by a line break). The five LEDs of
-the break-off PMOD, when attached, show RX and TX activity (LED2, LED3).
+light (UART framing error or overrun, protocol error; cleared by a line break). LED2 and LED3 of
+the break-off PMOD show RX and TX activity.
 
-Default SPU: N=32 cells, P=8 lanes (the UP5K's eight SB_MAC16 16x16 multipliers, one per lane),
-16-bit couplings and states (a product fits one SB_MAC16), 12-bit outputs.
+Default SPU: the issue's goal, N=32 cells with all eight SB_MAC16 DSPs in use: P=4 coupling lanes
+and P=4 second-moment lanes of 16 x 16 bits (one DSP each), 16-bit couplings and states, 12-bit
+outputs. **The current gateware does not fit the UP5K** at this or any smaller N (docs/boards.md,
+"iCEBreaker"): ``thermospu build --board icebreaker`` then stops with what overflows.
 """
 
 from amaranth import Elaboratable, Module
@@ -24,6 +26,13 @@ from .top import SPUBoardTop
 __all__ = ["ICEBreakerTop", "ICEBREAKER"]
 
 OSCILLATOR_HZ = 12e6
+
+#: Yosys commands run before synthesis: the SB_MAC16 DSPs (``synth_ice40 -dsp``) go to the SPU's
+#: lanes only -- P coupling lanes (core.mac) and P second-moment lanes (core.accumulators), all
+#: eight at P = 4. Every other multiplier (the noise amplitude sigma_q * g, 13 x 10 bits, and the
+#: protocol engine's index arithmetic) is mapped to logic first; otherwise Yosys would give them
+#: DSPs as well and nextpnr would run out of DSP sites.
+DSP_SELECTION_SCRIPT = "techmap -map +/techmap.v t:$mul *.core.mac %d *.core.accumulators %d"
 
 
 class ICEBreakerTop(Elaboratable):
@@ -77,12 +86,7 @@ ICEBREAKER = Board(
                      max_samples_log2=20),
     clock_hz=36e6,
     baud=3_000_000,
-    # SB_MAC16 for the multipliers (-dsp). The core has 2P + 1 of them: P coupling lanes, P
-    # second-moment lanes and the noise amplitude sigma_q * g; with P = 4 the eight DSPs take
-    # the lanes and the noise multiplier (13 x 10 bits) is built from logic instead, by mapping
-    # that one $mul to gates before synthesis (otherwise nextpnr runs out of DSP sites).
-    toolchain_options={"synth_opts": "-dsp",
-                       "script_after_read": "techmap -map +/techmap.v *.integrator/t:$mul"},
+    toolchain_options={"synth_opts": "-dsp", "script_after_read": DSP_SELECTION_SCRIPT},
     resource_map={
         "logic cells (LUT4+FF)": ("pnr", ["ICESTORM_LC"]),
         "LUT4": ("netlist", (["SB_LUT4"], "ICESTORM_LC")),
