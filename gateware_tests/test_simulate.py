@@ -81,3 +81,14 @@ def test_waves_on_request(tmp_path):
     build.run("cocotb_spu.selftest", testcase="mux_defined_from_time_zero",
               test_dir=tmp_path / "run")
     assert build.last_waves is not None and build.last_waves.stat().st_size > 0
+
+
+def test_missing_simulator_skips_or_fails_in_ci(monkeypatch):
+    monkeypatch.setattr(simulate, "missing_simulator_reason",
+                        lambda simulator: "Icarus Verilog is missing: apt-get install iverilog")
+    monkeypatch.delenv("THERMOSPU_REQUIRE_SIMULATORS", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="apt-get install iverilog"):
+        need_simulator("icarus")
+    monkeypatch.setenv("THERMOSPU_REQUIRE_SIMULATORS", "1")
+    with pytest.raises(pytest.fail.Exception, match="THERMOSPU_REQUIRE_SIMULATORS=1"):
+        need_simulator("icarus")
