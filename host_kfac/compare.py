@@ -86,7 +86,9 @@ def plan_runs(plan: ComparisonPlan) -> list[tuple[str, TrainConfig]]:
 def _run_one(item):
     group, cfg, cache = item
     if cache is not None and cache.exists():
-        return json.loads(cache.read_text())
+        # Identical configurations share a file (the 16/16 point of both sweeps): the group is
+        # this run's, not the writer's.
+        return {**json.loads(cache.read_text()), "group": group}
     set_threads(1)
     started = time.perf_counter()
     metrics = train(cfg, progress=False)
