@@ -109,8 +109,9 @@ def thermox_rows(sample_counts, problems):
         solve_err, inv_err = [], []
         for seed, (A, b) in enumerate(problems):
             key = jax.random.PRNGKey(seed)
-            x = np.asarray(thermox.linalg.solve(A, b, num_samples=samples, key=key))
-            Ainv = np.asarray(thermox.linalg.inv(A, num_samples=samples, key=key))
+            A_j, b_j = jax.numpy.asarray(A), jax.numpy.asarray(b)
+            x = np.asarray(thermox.linalg.solve(A_j, b_j, num_samples=samples, key=key))
+            Ainv = np.asarray(thermox.linalg.inv(A_j, num_samples=samples, key=key))
             solve_err.append(np.linalg.norm(x - np.linalg.solve(A, b)))
             inv_err.append(np.linalg.norm(Ainv - np.linalg.inv(A)))
         rows.append(("thermox (float64, exact OU sampler)", samples, f"{np.mean(solve_err):.3f}",
