@@ -75,5 +75,5 @@ def _command_line(args) -> str:
     if args.methods:
         parts.append("--methods " + " ".join(args.methods))
     if args.bits is not None:
-        parts.append("--bits " + " ".join(map(str, args.bits)))
+        parts.append(" ".join(["--bits", *map(str, args.bits)]))
     return " ".join(parts)
