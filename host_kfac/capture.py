@@ -268,12 +268,6 @@ class FactorCapture:
         self.nonfinite_batches += dropped
         return dropped
 
-    def discard_batch(self) -> None:
-        """Forget anything recorded since the last update (e.g. after a non-finite loss)."""
-        self._batch_a.clear()
-        self._batch_g.clear()
-        self._outputs.clear()
-
     def state_dict(self) -> dict:
         return {
             "factors": {name: {"A": l.A, "G": l.G, "a_batches": l.a_batches,
