@@ -189,9 +189,13 @@ class SPUConfig:
 
         |acc| <= n * 2**(fa+fx) <= 2**(fa+fx+log2_n) and |b_q << b_shift| <= 2**(b_bits-1+b_shift_max);
         each is < 2**(fine_bits-3), and the noise term is kept < 2**(fine_bits-2) by
-        :meth:`JobParams.sigma_shift_max`, so the sum is < 2**(fine_bits-1) and never wraps.
+        :meth:`JobParams.sigma_shift_max` (fine_bits >= sigma_bits + 11 so that it can be even at
+        sigma_shift 0), so the sum is < 2**(fine_bits-1) and never wraps.
         """
-        return max(self.fa + self.fx + self.log2_n, self.b_bits - 1 + self.b_shift_max) + 3
+        # The noise term (< 2**(sigma_bits + 9) at sigma_shift 0) must fit below 2**(fine_bits-2)
+        # too, which matters for narrow machines with a wide noise mantissa.
+        return max(max(self.fa + self.fx + self.log2_n, self.b_bits - 1 + self.b_shift_max) + 3,
+                   self.sigma_bits + 11)
 
     @property
     def sum_x_bits(self) -> int:

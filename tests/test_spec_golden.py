@@ -232,3 +232,12 @@ def test_formats_agree_with_fxpmath():
     theirs = Fxp(x_q * 2.0**-config.fx, dtype=config.fxp_dtype("y"), rounding="around",
                  overflow="saturate").val
     assert np.array_equal(ours, np.asarray(theirs, dtype=np.int64))
+
+
+def test_narrow_machine_with_wide_noise_mantissa_still_bounds_the_integrator_sum():
+    """Found by the gateware's random tests (seed 9141): with sigma_shift_max at 0 the noise term
+    alone, < 2**(sigma_bits + 9), must still fit the stated fine_bits."""
+    config = SPUConfig(n=2, a_bits=2, b_bits=2, x_bits=4, out_bits=2, sigma_bits=20)
+    p = JobParams(n_active=1, k=0, b_shift=0, sigma_q=0, sigma_shift=0, burn_in=0, samples=1)
+    noise = (config.sigma_max_code * 510) << p.sigma_shift_max(config)
+    assert noise < (1 << (config.fine_bits - 2))
