@@ -1,7 +1,11 @@
 """``thermospu demo``: the README's main job on the embedded default device.
 
-Solves a random symmetric positive definite system and inverts the matrix on the SPU, printing the
-error against the exact answer and what the SPU did (steps, samples, quantization, saturations).
+1. Solves a random symmetric positive definite system and inverts the matrix on the SPU, printing
+   the error against the exact answer and what the SPU did (steps, samples, quantization,
+   saturations).
+2. Runs the short training comparison (``thermospu compare --quick``): Adam, SGD, digital K-FAC and
+   thermodynamic K-FAC on the emulated SPU with 8-bit input and output quantization, on digits;
+   the report (markdown and PNG plots) goes to ``runs/compare-quick/``.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the problem and of the SPU")
     parser.add_argument("--a-bits", type=int, default=16, help="input (DAC) bits of A")
     parser.add_argument("--out-bits", type=int, default=16, help="output (ADC) bits")
+    parser.add_argument("--no-training", action="store_true",
+                        help="skip the short K-FAC training comparison (step 2)")
 
 
 def wishart_problem(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -57,7 +63,14 @@ def run(args) -> int:
         print(f"\ninvert A")
         print(f"  relative error |A^-1_spu - A^-1|_F / |A^-1|_F = {err:.4f}")
         _print_run(d)
-    return 0
+    if args.device != "model" or args.no_training:
+        return 0
+    print("\nshort training comparison (thermospu compare --quick): digits, MLP 64-32-10")
+    from thermospu.host_kfac import compare_cli
+
+    compare_args = argparse.ArgumentParser()
+    compare_cli.add_arguments(compare_args)
+    return compare_cli.run(compare_args.parse_args(["--quick"]))
 
 
 def _print_run(d: dict) -> None:
