@@ -1,4 +1,4 @@
-"""System clock generation on the boards: PLL parameter solvers and the clock-domain set-up.
+"""Clocks and pins of the boards: PLL solvers, the ``sync`` domain and pin buffers.
 
 Each board has one oscillator (iCEBreaker 12 MHz, ULX3S 25 MHz) feeding one PLL whose output is
 the ``sync`` domain: the UART, protocol engine and SPU core all run on it. ``sync`` is held in
@@ -13,10 +13,11 @@ the timing constraint are computed from the frequency actually produced.
 import dataclasses
 
 from amaranth import ClockDomain, Const, Instance, Module, Signal
+from amaranth.lib import io
 from amaranth.lib.cdc import ResetSynchronizer
 
 __all__ = ["MAX_CLOCK_ERROR", "ICE40PLL", "ECP5PLL", "ice40_pll", "ecp5_pll",
-           "ice40_sync_domain", "ecp5_sync_domain"]
+           "ice40_sync_domain", "ecp5_sync_domain", "connect_pins"]
 
 #: Largest relative difference between the requested and the produced system clock.
 MAX_CLOCK_ERROR = 0.01
@@ -128,7 +129,8 @@ def ice40_sync_domain(m: Module, platform, pll: ICE40PLL, pad_resource: str) -> 
 
 def ecp5_sync_domain(m: Module, platform, pll: ECP5PLL, clock_resource: str) -> None:
     """Add an EHXPLLL fed from the oscillator input and drive the ``sync`` domain from CLKOP."""
-    clk_in = platform.request(clock_resource, dir="i").i
+    m.submodules.oscillator_buffer = oscillator = io.Buffer("i", platform.request(clock_resource, dir="-"))
+    clk_in = oscillator.i
     pll_clock, locked = Signal(name="pll_clock"), Signal(name="pll_locked")
     m.submodules.pll = Instance(
         "EHXPLLL",
@@ -151,3 +153,15 @@ def ecp5_sync_domain(m: Module, platform, pll: ECP5PLL, clock_resource: str) -> 
         o_CLKOP=pll_clock, o_LOCK=locked,
     )
     _sync_domain(m, pll_clock, locked)
+
+
+def connect_pins(m: Module, plan) -> None:
+    """Add one ``amaranth.lib.io.Buffer`` per pin of ``plan``, a list of (port, direction,
+    value): direction "i" drives the signal ``value`` from the pin, "o" drives the pin from
+    ``value`` (a port's inversion, e.g. of an active-low LED, is applied by the buffer)."""
+    for index, (port, direction, value) in enumerate(plan):
+        m.submodules[f"pin_buffer_{index}"] = buffer = io.Buffer(direction, port)
+        if direction == "i":
+            m.d.comb += value.eq(buffer.i)
+        else:
+            m.d.comb += buffer.o.eq(value)

@@ -20,7 +20,7 @@ from amaranth_boards.icebreaker import ICEBreakerPlatform
 from thermospu.rtl.config import SPUConfig
 
 from .board import Board
-from .clocking import ice40_pll, ice40_sync_domain
+from .clocking import connect_pins, ice40_pll, ice40_sync_domain
 from .top import SPUBoardTop
 
 __all__ = ["ICEBreakerTop", "ICEBREAKER"]
@@ -62,18 +62,18 @@ class ICEBreakerTop(Elaboratable):
         m = Module()
         ice40_sync_domain(m, platform, self.pll, "clk12")
         m.submodules.system = system = self.system
-        uart = platform.request("uart", 0)
-        led_g = platform.request("led_g", 0)
-        led_r = platform.request("led_r", 0)
-        m.d.comb += [
-            system.uart_rx.eq(uart.rx.i),
-            uart.tx.o.eq(system.uart_tx),
-            led_g.o.eq(system.led_idle | system.led_busy),
-            led_r.o.eq(system.led_error),
-        ]
+        uart = platform.request("uart", 0, dir="-")
         platform.add_resources(platform.break_off_pmod)
-        m.d.comb += [platform.request("led_g", 1).o.eq(system.led_rx),
-                     platform.request("led_g", 2).o.eq(system.led_tx)]
+        # (pin, direction, system signal); the LED resources are active low, the buffers invert.
+        wiring_plan = [
+            (uart.rx, "i", system.uart_rx),
+            (uart.tx, "o", system.uart_tx),
+            (platform.request("led_g", 0, dir="-"), "o", system.led_idle | system.led_busy),
+            (platform.request("led_r", 0, dir="-"), "o", system.led_error),
+            (platform.request("led_g", 1, dir="-"), "o", system.led_rx),
+            (platform.request("led_g", 2, dir="-"), "o", system.led_tx),
+        ]
+        connect_pins(m, wiring_plan)
         return m
 
 

@@ -17,7 +17,7 @@ from amaranth_boards.ulx3s import ULX3S_85F_Platform
 from thermospu.rtl.config import SPUConfig
 
 from .board import Board
-from .clocking import ecp5_pll, ecp5_sync_domain
+from .clocking import connect_pins, ecp5_pll, ecp5_sync_domain
 from .top import SPUBoardTop
 
 __all__ = ["ULX3STop", "ULX3S"]
@@ -52,13 +52,17 @@ class ULX3STop(Elaboratable):
         m = Module()
         ecp5_sync_domain(m, platform, self.pll, "clk25")
         m.submodules.system = system = self.system
-        uart = platform.request("uart", 0)
-        m.d.comb += [system.uart_rx.eq(uart.rx.i), uart.tx.o.eq(system.uart_tx)]
-        # The FT231X's TX line is shared with the ESP32; enable our driver onto it.
-        m.d.comb += platform.request("uart_tx_enable", 0).o.eq(1)
+        uart = platform.request("uart", 0, dir="-")
+        wiring_plan = [
+            (uart.rx, "i", system.uart_rx),
+            (uart.tx, "o", system.uart_tx),
+            # amaranth-boards' uart_tx_enable: gates our TX driver onto the FT231X's line.
+            (platform.request("uart_tx_enable", 0, dir="-"), "o", 1),
+        ]
         for index, light in enumerate((system.led_idle, system.led_busy, system.led_error,
                                        system.led_rx, system.led_tx)):
-            m.d.comb += platform.request("led", index).o.eq(light)
+            wiring_plan.append((platform.request("led", index, dir="-"), "o", light))
+        connect_pins(m, wiring_plan)
         return m
 
 

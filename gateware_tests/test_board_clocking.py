@@ -46,6 +46,8 @@ def test_board_defaults_are_buildable(name):
     assert top.clock_hz == board.clock_hz              # the PLL makes the clock exactly
     assert top.system.divisor == divisor_for(board.clock_hz, board.baud)
     assert top.cycles_per_step > 0
+    # Elaborates and converts against the board's pins (resource names, PLL, clock domain).
+    board.platform().prepare(top, "top")
 
 
 def test_config_with_overrides_and_clamps_lanes():
