@@ -115,6 +115,9 @@ def build_board(board, config, clock_hz, baud, build_dir: Path, toolchain="yowas
                 log=print) -> dict:
     """Build ``board`` (a :class:`~thermospu.boards.board.Board`) with SPU ``config``; returns the
     report dictionary (also written to ``build_dir``). Raises RuntimeError if a tool fails."""
+    from thermospu.rtl.core import check_buildable
+
+    check_buildable(config)         # names a configuration the gateware cannot build (ValueError)
     env = toolchain_environment(toolchain)
     top = board.top(config, clock_hz=clock_hz, baud=baud)
     platform = board.platform()

@@ -73,3 +73,22 @@ def test_build_failure_names_the_resources_that_overflow(tmp_path):
     assert "7225 ICESTORM_LC of 5280" in message
     assert "RAM" not in message and "DSP" not in message
     assert _overflow(tmp_path / "missing") == ""
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--lanes", "3"], "not a power of two"),
+    (["--n", "5000"], "out of range"),
+])
+def test_build_command_refuses_bad_parameters_before_building(arguments, message, capsys):
+    from thermospu.driver.cli import main
+
+    assert main(["build", "--board", "ulx3s", *arguments]) == 3
+    assert message in capsys.readouterr().err
+
+
+def test_build_command_refuses_unreachable_clock(capsys):
+    from thermospu.driver.cli import main
+
+    need_yowasp()
+    assert main(["build", "--board", "icebreaker", "--clock-mhz", "500"]) == 3
+    assert "PLL cannot make 500 MHz" in capsys.readouterr().err
