@@ -5,8 +5,8 @@ Clock: the 12 MHz oscillator on pin 35 feeds the SB_PLL40_PAD, which makes the `
 default 3 Mbaud (12 clock cycles per bit at 36 MHz).
 
 Lights: the green LED is on while idle and blinks while a job runs; the red LED is the sticky error
-light (UART framing error or overrun, protocol error; cleared by a line break). LED2 and LED3 of
-the break-off PMOD show RX and TX activity.
+light (UART framing error or overrun, protocol error; cleared by a line break). Two green LEDs
+of the break-off PMOD (amaranth-boards' ``led_g`` 1 and 2) show RX and TX activity.
 
 Default SPU: the issue's goal, N=32 cells with all eight SB_MAC16 DSPs in use: P=4 coupling lanes
 and P=4 second-moment lanes of 16 x 16 bits (one DSP each), 16-bit couplings and states, 12-bit
