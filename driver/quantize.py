@@ -2,8 +2,9 @@
 
 The coupling matrix is quantized **conservatively** (the paper's diagonal-dominant quantization):
 after rounding, each diagonal code is raised by the Gershgorin bound of that row's rounding error, so
-the matrix the SPU holds is symmetric positive definite whenever the input is positive semidefinite
-and is never *less damped* than the input (Loewner order ``A_q * 2**-fa >= A / scale``).
+the matrix the SPU holds is never *less damped* than the input (Loewner order
+``A_q * 2**-fa >= A / scale``): positive definite whenever the input is, positive semidefinite
+whenever the input is.
 """
 
 from __future__ import annotations

@@ -141,7 +141,9 @@ def test_conservative_quantization_keeps_psd_and_never_reduces_damping(n, bits, 
     difference = q.device_matrix - A / q.scale           # must be PSD (Loewner order)
     floor = -1e-9 * np.abs(A / q.scale).max()
     assert np.linalg.eigvalsh(difference).min() >= floor
-    assert np.linalg.eigvalsh(q.device_matrix).min() > 0
+    # positive definite inputs stay positive definite; singular ones at least semidefinite
+    smallest = np.linalg.eigvalsh(q.device_matrix).min()
+    assert smallest >= floor if singular and n > 1 else smallest > 0
 
 
 # --- determinism, diagnostics, batched right-hand sides ------------------------------------------
