@@ -123,7 +123,7 @@ def _random_psd(rng, n, condition):
     return (Q * eig) @ Q.T
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, derandomize=True)
 @given(n=st.integers(1, 24), bits=st.sampled_from([3, 4, 6, 8, 12, 16]),
        log_condition=st.floats(0, 8), seed=st.integers(0, 2**31), singular=st.booleans())
 def test_conservative_quantization_keeps_psd_and_never_reduces_damping(n, bits, log_condition,
