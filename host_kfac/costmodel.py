@@ -443,7 +443,7 @@ class EmulatedSPU(AnalogSPU):
     clock_hz: float = _param(36e6, "Hz", "target clock of the iCE40 build (assumed)", 1e3, 1e10)
     lanes: int = _param(8, "lanes", "multiply-accumulate lanes P of the iCE40 build", 1, 1 << 20,
                         integer=True)
-    x_latency_cycles: int = _param(6, "cycles", "SPUCore's state-update latency, docs/cycles.md "
+    x_latency_cycles: int = _param(2, "cycles", "SPUCore's state-update latency (SPUCore.X_LATENCY), docs/cycles.md "
                                    "(bench/bench_cycles.py)", 0, 1 << 20, integer=True)
     steps_per_s: float | None = _param(None, "steps/s", "measured by bench/bench_boards.py when "
                                        "present (docs/boards_bench.md), else from the clock",
