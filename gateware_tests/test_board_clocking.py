@@ -55,3 +55,13 @@ def test_config_with_overrides_and_clamps_lanes():
     assert board.config_with(n=4).lanes == 4
     assert board.config_with(n=16, lanes=2).lanes == 2
     assert board.config_with().to_dict() == board.config.to_dict()
+
+
+@pytest.mark.filterwarnings("error")
+def test_board_top_refuses_unreachable_baud_without_leaking_elaboratables():
+    from thermospu.boards.top import SPUBoardTop
+
+    with pytest.raises(ValueError, match="not reachable"):
+        SPUBoardTop(get_board("icebreaker").config, 10e6, 1_800_000, board="x")
+    with pytest.raises(ValueError, match="cannot make"):
+        get_board("ulx3s").top(get_board("ulx3s").config, clock_hz=900e6)
