@@ -92,3 +92,14 @@ def test_build_command_refuses_unreachable_clock(capsys):
     need_yowasp()
     assert main(["build", "--board", "icebreaker", "--clock-mhz", "500"]) == 3
     assert "PLL cannot make 500 MHz" in capsys.readouterr().err
+
+
+def test_program_says_which_tool_is_missing_and_how_to_program_later(monkeypatch):
+    from thermospu.boards.board import get_board
+    from thermospu.boards.build import program
+
+    monkeypatch.setenv("OPENFPGALOADER", "no-such-openfpgaloader")
+    said = []
+    assert program(get_board("ulx3s"), {"bitstream": "build/x/top.bit"}, log=said.append) == 2
+    assert "`no-such-openfpgaloader` is not installed" in said[0]
+    assert "no-such-openfpgaloader -b ulx3s build/x/top.bit" in said[0]
