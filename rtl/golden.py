@@ -41,6 +41,7 @@ __all__ = [
     "XorShift128Bank",
     "gaussian_from_words",
     "GoldenSPU",
+    "check_job_inputs",
     "run_job",
     "run_jobs",
     "quantize_output",
@@ -210,18 +211,8 @@ class GoldenSPU:
     """
 
     def __init__(self, config: SPUConfig, a_q, b_q, params: JobParams, seeds: Sequence[int]):
-        params.validate(config)
+        a_q, b_q = check_job_inputs(config, a_q, b_q, params, seeds)
         n = params.n_active
-        a_q = np.asarray(a_q)
-        b_q = np.atleast_2d(np.asarray(b_q))
-        if a_q.shape != (n, n):
-            raise ConfigError(f"a_q must have shape ({n}, {n}) for n_active={n}, got {a_q.shape}")
-        if b_q.shape[1:] != (n,):
-            raise ConfigError(f"b_q must have shape (C, {n}), got {b_q.shape}")
-        if len(seeds) != b_q.shape[0]:
-            raise ConfigError(f"{len(seeds)} seeds for {b_q.shape[0]} chains")
-        _check_codes("a_q", a_q, -(1 << config.fa), config.a_max_code)
-        _check_codes("b_q", b_q, -(1 << (config.b_bits - 1)), config.b_max_code)
 
         self.config, self.params = config, params
         self.chains = b_q.shape[0]
@@ -311,6 +302,30 @@ class GoldenSPU:
             )
             for c in range(self.chains)
         ]
+
+
+def check_job_inputs(config: SPUConfig, a_q, b_q, params: JobParams, seeds: Sequence[int]):
+    """Validate a job's inputs as the device would take them; returns (a_q, b_q (C, n)).
+
+    Raises :class:`ConfigError` naming what is wrong: parameters, shapes, seed count and range,
+    codes outside their widths.
+    """
+    params.validate(config)
+    n = params.n_active
+    a_q = np.asarray(a_q)
+    b_q = np.atleast_2d(np.asarray(b_q))
+    if a_q.shape != (n, n):
+        raise ConfigError(f"a_q must have shape ({n}, {n}) for n_active={n}, got {a_q.shape}")
+    if b_q.shape[1:] != (n,):
+        raise ConfigError(f"b_q must have shape (C, {n}), got {b_q.shape}")
+    if len(seeds) != b_q.shape[0]:
+        raise ConfigError(f"{len(seeds)} seeds for {b_q.shape[0]} chains")
+    for s in seeds:
+        if not 0 <= int(s) < 1 << 64:
+            raise ConfigError(f"seed {s} is not a 64-bit unsigned integer")
+    _check_codes("a_q", a_q, -(1 << config.fa), config.a_max_code)
+    _check_codes("b_q", b_q, -(1 << (config.b_bits - 1)), config.b_max_code)
+    return a_q, b_q
 
 
 def _check_codes(name, codes, lo, hi):

@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 from thermospu.rtl import golden, wire
-from thermospu.rtl.config import ConfigError, JobParams
+from thermospu.rtl.config import JobParams
 from thermospu.rtl.golden import JobResult
 from thermospu.rtl.wire import Command, JobState, Status
 
@@ -224,7 +224,7 @@ class FramedBackend(Backend):
         self.link.close()
 
     def run_jobs(self, a_q, b_q, params: JobParams, seeds, progress=None) -> list[JobResult]:
-        a_q, b_q = self._check(a_q, b_q, params, seeds)
+        a_q, b_q = golden.check_job_inputs(self.config, a_q, b_q, params, seeds)
         try:
             self._load_a(a_q)
             results = []
@@ -238,30 +238,6 @@ class FramedBackend(Backend):
             raise
 
     # --- steps of a job ----------------------------------------------------------------------
-    def _check(self, a_q, b_q, params, seeds):
-        """The golden model's input checks, so that nothing invalid is ever sent."""
-        params.validate(self.config)
-        n = params.n_active
-        a_q = np.asarray(a_q)
-        b_q = np.atleast_2d(np.asarray(b_q))
-        if a_q.shape != (n, n):
-            raise ConfigError(f"a_q must have shape ({n}, {n}) for n_active={n}, got {a_q.shape}")
-        if b_q.shape[1:] != (n,):
-            raise ConfigError(f"b_q must have shape (C, {n}), got {b_q.shape}")
-        if len(seeds) != b_q.shape[0]:
-            raise ConfigError(f"{len(seeds)} seeds for {b_q.shape[0]} chains")
-        for label, codes, bits in (("a_q", a_q, self.config.a_bits), ("b_q", b_q, self.config.b_bits)):
-            lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-            if not np.issubdtype(codes.dtype, np.integer):
-                raise ConfigError(f"{label} must hold integer codes, got dtype {codes.dtype}")
-            if codes.size and (codes.min() < lo or codes.max() > hi):
-                raise ConfigError(f"{label} codes must lie in [{lo}, {hi}], got "
-                                  f"[{codes.min()}, {codes.max()}]")
-        for s in seeds:
-            if not 0 <= int(s) < 1 << 64:
-                raise ConfigError(f"seed {s} is not a 64-bit unsigned integer")
-        return a_q, b_q
-
     def _values_per_frame(self, width: int) -> int:
         return (self.device_info.max_request_payload - wire.LOAD_HEADER_BYTES) // width
 
