@@ -208,9 +208,13 @@ class GoldenSPU:
         Shared parameters; ``params.seed`` is ignored in favour of ``seeds``.
     seeds : sequence of int
         One 64-bit seed per chain.
+    cell_states : ndarray of uint32, shape (C, n, 4), optional
+        The generators' initial (x, y, z, w) words as a device holds them after loading them
+        directly (the wire protocol's LOAD_SEEDS); by default ``cell_seeds(seeds[c], n)``.
     """
 
-    def __init__(self, config: SPUConfig, a_q, b_q, params: JobParams, seeds: Sequence[int]):
+    def __init__(self, config: SPUConfig, a_q, b_q, params: JobParams, seeds: Sequence[int],
+                 cell_states: np.ndarray | None = None):
         a_q, b_q = check_job_inputs(config, a_q, b_q, params, seeds)
         n = params.n_active
 
@@ -225,7 +229,12 @@ class GoldenSPU:
         else:
             self._a_t = np.ascontiguousarray(a_q.T, dtype=np.int64)
         self.x_q = np.zeros((self.chains, n), dtype=np.int64)
-        self.noise = XorShift128Bank(np.stack([cell_seeds(s, n) for s in seeds]))
+        if cell_states is None:
+            cell_states = np.stack([cell_seeds(s, n) for s in seeds])
+        elif np.shape(cell_states) != (self.chains, n, 4):
+            raise ConfigError(f"cell_states must have shape ({self.chains}, {n}, 4), "
+                              f"got {np.shape(cell_states)}")
+        self.noise = XorShift128Bank(cell_states)
         self.saturations = np.zeros(self.chains, dtype=np.int64)
         self.steps = 0
 

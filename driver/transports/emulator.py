@@ -280,10 +280,9 @@ class EmulatedDevice:
             with self._lock:
                 self._job_steps += steps
 
-        # The generator states come from LOAD_SEEDS, not from a 64-bit seed: the golden
-        # model's bank is replaced by one started from exactly the loaded words.
-        spu = golden.GoldenSPU(self.config, a, b, params, [0] * b.shape[0])
-        spu.noise = golden.XorShift128Bank(seeds)
+        # The generator states come from LOAD_SEEDS, not from a 64-bit seed.
+        spu = golden.GoldenSPU(self.config, a, b, params, [0] * b.shape[0],
+                               cell_states=np.asarray(seeds, dtype=np.uint32).reshape(b.shape[0], -1, 4))
         try:
             results = spu.run(progress)
         except _Aborted:
