@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Create or reuse the project's virtualenv in .venv and install thermospu into it (editable).
-# Usage: tools/venv.sh [EXTRAS]   e.g. tools/venv.sh test
+# Usage: tools/venv.sh [EXTRAS]   e.g. tools/venv.sh test,fpga
 # torch is installed first from PyTorch's CPU index (a local +cpu wheel wins where pip has one),
 # so a CPU-only machine never downloads a CUDA build.
 set -euo pipefail
