@@ -63,7 +63,7 @@ __all__ = [
     "digital_op_seconds", "spu_inverse_seconds", "spu_solve_seconds",
     "parse_quantity", "with_overrides", "parameter_table", "fit_exponent", "crossover_width",
     "ANALYTIC_EXPONENTS", "GPU_A100", "CPU_THIS_MACHINE", "ANALOG_SPU_PROJECTED",
-    "ANALOG_SPU_WHATIF", "FPGA_ICE40_EMULATION", "FPGA_ECP5_EMULATION",
+    "ANALOG_SPU_WHATIF", "FPGA_ICE40_EMULATION", "FPGA_ECP5_EMULATION", "FPGA_ECP5_CI_EMULATION",
     "width_sweep_workload", "vit_workload", "gnn_workload", "WORKLOADS",
 ]
 
@@ -428,9 +428,9 @@ class EmulatedSPU(AnalogSPU):
 
     Each Euler step costs ``G n + max(0, x_latency_cycles - (G - 1) lanes)`` clock cycles with
     ``G = ceil(n / lanes)`` (the SPUCore's schedule, measured in docs/cycles.md), or
-    ``1 / steps_per_s`` when the boards measured it; the fastest mode relaxes in
-    ``steps_per_time_unit`` steps. Matrices and
-    results travel over the board's host link; a sample is one step.
+    ``1 / steps_per_s`` when a board build measured it (docs/boards.md); the fastest mode
+    relaxes in ``steps_per_time_unit`` steps. Matrices and results travel over the board's host
+    link; a sample is one step.
 
     The board only holds ``cells``; with ``scale_to_width`` the model instead asks what the same
     clock and lanes would give with as many cells as the problem needs (cycles ~ n**2 / lanes).
@@ -440,14 +440,17 @@ class EmulatedSPU(AnalogSPU):
     #: AnalogSPU parameters that an emulation does not use (its timing comes from the clock).
     unused_parameters = ("tau_relax_s", "dac_rate_hz", "dac_channels_per_cell", "adc_rate_hz",
                          "adc_channels_per_cell", "accumulator_rate_hz", "max_rows")
-    clock_hz: float = _param(36e6, "Hz", "target clock of the iCE40 build (assumed)", 1e3, 1e10)
-    lanes: int = _param(8, "lanes", "multiply-accumulate lanes P of the iCE40 build", 1, 1 << 20,
-                        integer=True)
-    x_latency_cycles: int = _param(2, "cycles", "SPUCore's state-update latency (SPUCore.X_LATENCY), docs/cycles.md "
-                                   "(bench/bench_cycles.py)", 0, 1 << 20, integer=True)
-    steps_per_s: float | None = _param(None, "steps/s", "measured by bench/bench_boards.py when "
-                                       "present (docs/boards_bench.md), else from the clock",
-                                       1.0, 1e12, optional=True)
+    clock_hz: float = _param(36e6, "Hz", "target clock of the iCEBreaker build "
+                             "(boards/icebreaker.py)", 1e3, 1e10)
+    lanes: int = _param(4, "lanes", "multiply-accumulate lanes P (SPUConfig.lanes); default 4, "
+                        "the iCEBreaker build's (boards/icebreaker.py)", 1, 1 << 20, integer=True)
+    x_latency_cycles: int = _param(2, "cycles", "SPUCore's state-update latency "
+                                   "(SPUCore.X_LATENCY), docs/cycles.md (bench/bench_cycles.py)",
+                                   0, 1 << 20, integer=True)
+    steps_per_s: float | None = _param(None, "steps/s", "none: from the clock (cycles per step / "
+                                       "clock_hz); set it to a measured rate (docs/boards.md, or "
+                                       "docs/boards_bench.md when bench/bench_boards.py has been "
+                                       "run)", 1.0, 1e12, optional=True)
     steps_per_time_unit: float = _param(1.5, "steps", "our driver picks h = 2**-k with "
                                         "h * lambda_max in (1/2, 1], i.e. 1 to 2 steps per "
                                         "relaxation time of the fastest mode", 1.0, 1e9)
@@ -880,18 +883,43 @@ ANALOG_SPU_PROJECTED = AnalogSPU(name="analog SPU (projected)")
 ANALOG_SPU_WHATIF = AnalogSPU(name="analog SPU (what-if: 1 ns cells)", tau_relax_s=1e-9,
                               source="what-if, assumed")
 
-#: Our iCE40 emulation on the iCEBreaker (N = 32 cells, P = 8 lanes, 36 MHz, UART 3 Mbaud).
-FPGA_ICE40_EMULATION = EmulatedSPU(name="FPGA emulation, iCE40 (N=32, P=8, 36 MHz)", cells=32,
-                                   clock_hz=36e6, lanes=8, dac_bits=16, adc_bits=12,
-                                   link_bytes_per_s=3e5, link_latency_s=1e-3,
-                                   source="boards/icebreaker.py: N=32, P=8, 36 MHz, a_bits=16, "
-                                          "out_bits=12, "
-                                          "UART 3 Mbaud 8N1; 1 ms turnaround assumed")
+# The FPGA presets restate the boards' Board records (boards/icebreaker.py ICEBREAKER,
+# boards/ulx3s.py ULX3S: config and clock_hz) instead of importing them: thermospu.boards pulls in
+# Amaranth and amaranth-boards (~0.15 s), which this arithmetic-only module does not need.
+# tests/test_costmodel.py checks that the numbers below equal the boards' (and the UART's
+# 3 Mbaud 8N1 = 3e5 bytes/s). docs/boards.md has the builds' measurements.
 
-#: Our ECP5 emulation on the ULX3S (N = 128 cells, P = 64 lanes, 100 MHz, UART 3 Mbaud).
-FPGA_ECP5_EMULATION = EmulatedSPU(name="FPGA emulation, ECP5 (N=128, P=64, 100 MHz)", cells=128,
-                                  clock_hz=100e6, lanes=64, dac_bits=18, adc_bits=16,
-                                  link_bytes_per_s=3e5, link_latency_s=1e-3,
-                                  source="boards/ulx3s.py: N=128, P=64, 100 MHz, a_bits=18, "
-                                         "out_bits=16, "
-                                         "UART 3 Mbaud 8N1; 1 ms turnaround assumed")
+#: The iCEBreaker's default build (boards/icebreaker.py: N = 32 cells, P = 4 lanes, 36 MHz,
+#: UART 3 Mbaud). A target: this build does not fit the UP5K yet (docs/boards.md), so its rate
+#: is the clock's (rtl.core.step_cycles: 256 cycles per step), not a measurement.
+FPGA_ICE40_EMULATION = EmulatedSPU(
+    name="FPGA emulation, iCEBreaker default (N=32, P=4, 36 MHz; target, not yet built: "
+         "does not fit the UP5K)",
+    cells=32, clock_hz=36e6, lanes=4, dac_bits=16, adc_bits=12, max_samples_log2=20,
+    link_bytes_per_s=3e5, link_latency_s=1e-3,
+    source="boards/icebreaker.py default: N=32, P=4, a_bits=16, out_bits=12, 2**20 samples, "
+           "36 MHz target clock (the build does not fit the UP5K yet, docs/boards.md: not "
+           "measured); UART 3 Mbaud 8N1; 1 ms turnaround assumed")
+
+#: The ULX3S's default build (boards/ulx3s.py: N = 128 cells, P = 64 lanes, 30 MHz, UART 3 Mbaud).
+#: A target: it places on the ECP5-85F but its routing and timing were never measured
+#: (docs/boards.md), so its rate is the clock's (256 cycles per step).
+FPGA_ECP5_EMULATION = EmulatedSPU(
+    name="FPGA emulation, ULX3S default (N=128, P=64, 30 MHz; target, timing not yet "
+         "measured)",
+    cells=128, clock_hz=30e6, lanes=64, dac_bits=18, adc_bits=16, max_samples_log2=24,
+    link_bytes_per_s=3e5, link_latency_s=1e-3,
+    source="boards/ulx3s.py default: N=128, P=64, a_bits=18, out_bits=16, 2**24 samples, "
+           "30 MHz target clock (routing and timing not yet measured, docs/boards.md); "
+           "UART 3 Mbaud 8N1; 1 ms turnaround assumed")
+
+#: The ULX3S build that CI makes (gateware_tests/test_board_build.py: the board's default with
+#: N = 16, P = 4) and docs/boards.md measured: 30 MHz met (Fmax 47.6 MHz), 64 cycles per step,
+#: 4.69e5 Euler steps/s at 30 MHz.
+FPGA_ECP5_CI_EMULATION = EmulatedSPU(
+    name="FPGA emulation, ULX3S CI build (N=16, P=4, 30 MHz; measured)",
+    cells=16, clock_hz=30e6, lanes=4, dac_bits=18, adc_bits=16, max_samples_log2=24,
+    steps_per_s=4.69e5, link_bytes_per_s=3e5, link_latency_s=1e-3,
+    source="docs/boards.md, measured: ULX3S build N=16, P=4, 18/18/18/16 bits, 30 MHz timing "
+           "met (Fmax 47.6 MHz), 64 cycles per step, 4.69e5 Euler steps/s at 30 MHz; "
+           "UART 3 Mbaud 8N1; 1 ms turnaround assumed")

@@ -16,7 +16,9 @@ import json
 import sys
 from pathlib import Path
 
-SCOPES = ("digital", "spu", "whatif", "ice40", "ecp5", "accuracy", "schedule")
+SCOPES = ("digital", "spu", "whatif", "ice40", "ecp5", "ecp5-ci", "accuracy", "schedule")
+#: The FPGA profiles: the two boards' default builds (targets) and the measured ULX3S CI build.
+FPGA_SCOPES = ("ice40", "ecp5", "ecp5-ci")
 SWEEP_ROWS = 512
 SWEEP_WIDTHS = [2**e for e in range(4, 18)]
 
@@ -55,7 +57,8 @@ def _profiles(args) -> dict:
             raise cm.CostModelError(f"cannot use calibration {args.calibration}: {error}")
     profiles = {"digital": digital, "spu": cm.ANALOG_SPU_PROJECTED,
                 "whatif": cm.ANALOG_SPU_WHATIF, "ice40": cm.FPGA_ICE40_EMULATION,
-                "ecp5": cm.FPGA_ECP5_EMULATION, "accuracy": cm.SolverAccuracy(),
+                "ecp5": cm.FPGA_ECP5_EMULATION, "ecp5-ci": cm.FPGA_ECP5_CI_EMULATION,
+                "accuracy": cm.SolverAccuracy(),
                 "schedule": cm.KFACSchedule()}
     overrides: dict[str, dict] = {}
     for item in args.set:
@@ -173,7 +176,7 @@ def crossover_section(p: dict) -> list[str]:
 def fpga_section(p: dict, workloads: list) -> list[str]:
     from thermospu.host_kfac import costmodel as cm
     lines = []
-    for key in ("ice40", "ecp5"):
+    for key in FPGA_SCOPES:
         emu = p[key]
         board = dataclasses.replace(emu, scale_to_width=False)
         rate = 1 / emu.step_seconds(emu.cells)
@@ -187,9 +190,14 @@ def fpga_section(p: dict, workloads: list) -> list[str]:
             rows.append([w.name, _ms(kfac.total_s), _ms(on_board.total_s),
                          "; ".join(on_board.notes) or "all layers fit", _ms(scaled.total_s),
                          _x(kfac.total_s / scaled.total_s)])
-        source = ("measured on the board" if emu.steps_per_s is not None
-                  else f"{emu.cycles_per_step(emu.cells)} SPUCore cycles per step at "
-                       f"{emu.clock_hz / 1e6:g} MHz")
+        clock = (f"{emu.cycles_per_step(emu.cells)} SPUCore cycles per step at "
+                 f"{emu.clock_hz / 1e6:g} MHz")
+        if emu.steps_per_s is None:
+            source = f"from the clock: {clock}"
+        elif "steps_per_s" in emu.overridden:
+            source = f"steps_per_s set by the user; {clock}"
+        else:
+            source = f"steps_per_s as measured; {clock}"
         lines += [f"### {emu.name}: {rate:,.0f} Euler steps/s ({source})", ""] + _table(
             ["workload", "K-FAC (ms)", "M2 on the board (ms)", "board capacity",
              "M2, emulator scaled to the width (ms)", "K-FAC / scaled emulator"], rows) + [""]

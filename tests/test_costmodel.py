@@ -149,12 +149,41 @@ def test_fpga_emulation_cycles_per_step_match_the_gateware():
         assert emu.cycles_per_step(cells) == step_cycles(SPUConfig(n=cells, lanes=lanes), cells)
     assert cm.EmulatedSPU(cells=32, lanes=32, scale_to_width=False).cycles_per_step(32) == 34
     ice40 = cm.FPGA_ICE40_EMULATION
-    assert ice40.step_seconds(32) == pytest.approx(128 / 36e6)
+    assert ice40.step_seconds(32) == pytest.approx(256 / 36e6)
     # scaled to a wider problem at the same clock and lanes: cycles ~ n**2 / P
-    assert ice40.step_seconds(64) == pytest.approx(64 * 8 / 36e6)
+    assert ice40.step_seconds(64) == pytest.approx(64 * 16 / 36e6)
     measured = dataclasses.replace(ice40, steps_per_s=1e5)
     assert measured.step_seconds(32) == pytest.approx(1e-5)
     assert not dataclasses.replace(ice40, scale_to_width=False).fits(33)
+
+
+def test_fpga_presets_are_the_boards_builds():
+    """The FPGA rows restate the boards' Board records (not imported by the cost model: that
+    pulls in Amaranth): cells, lanes, widths, sample budget and clock of each default build, and
+    the ULX3S CI build (the board's default with N=16, P=4) that docs/boards.md measured."""
+    from thermospu.boards.board import get_board
+    from thermospu.rtl.core import step_cycles
+
+    ci_config = get_board("ulx3s").config_with(n=16, lanes=4)
+    for emu, name, config in ((cm.FPGA_ICE40_EMULATION, "icebreaker", None),
+                              (cm.FPGA_ECP5_EMULATION, "ulx3s", None),
+                              (cm.FPGA_ECP5_CI_EMULATION, "ulx3s", ci_config)):
+        board = get_board(name)
+        config = config or board.config
+        assert (emu.cells, emu.lanes) == (config.n, config.lanes), emu.name
+        assert (emu.dac_bits, emu.adc_bits) == (config.a_bits, config.out_bits), emu.name
+        assert emu.max_samples_log2 == config.max_samples_log2, emu.name
+        assert emu.clock_hz == board.clock_hz, emu.name
+        assert emu.link_bytes_per_s == board.baud / 10, emu.name      # 8N1: 10 bits a byte
+        assert emu.cycles_per_step(emu.cells) == step_cycles(config, config.n), emu.name
+        assert f"N={config.n}, P={config.lanes}, {board.clock_hz / 1e6:g} MHz" in emu.name
+    # the two defaults are targets (rate from the clock); the CI build's rate was measured:
+    # 64 cycles per step at 30 MHz = 4.69e5 steps/s (docs/boards.md)
+    assert cm.FPGA_ICE40_EMULATION.steps_per_s is None and "target" in cm.FPGA_ICE40_EMULATION.name
+    assert cm.FPGA_ECP5_EMULATION.steps_per_s is None and "target" in cm.FPGA_ECP5_EMULATION.name
+    ci = cm.FPGA_ECP5_CI_EMULATION
+    assert "measured" in ci.name and ci.cycles_per_step(16) == 64
+    assert 1 / ci.step_seconds(16) == pytest.approx(30e6 / 64, rel=1e-3)
 
 
 def test_workload_shapes():

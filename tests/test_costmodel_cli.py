@@ -19,6 +19,24 @@ def test_report_has_tables_and_writes_files(tmp_path, capsys):
     assert (tmp_path / "report.md").read_text().startswith("# Cost-model report")
 
 
+def test_fpga_rows_say_target_or_measured(capsys):
+    """Three FPGA rows: the boards' default builds (targets, rate from the clock) and the measured
+    ULX3S CI build; a rate given with --set is said to be the user's."""
+    assert main(["costmodel", "--workload", "digits-mlp", "--set",
+                 "ecp5.steps_per_s=1e5"]) == 0
+    out = capsys.readouterr().out
+    assert ("### FPGA emulation, iCEBreaker default (N=32, P=4, 36 MHz; target, not yet built: "
+            "does not fit the UP5K): 140,625 Euler steps/s (from the clock: 256 SPUCore cycles "
+            "per step at 36 MHz)") in out
+    assert ("### FPGA emulation, ULX3S default (N=128, P=64, 30 MHz; target, timing not yet "
+            "measured): 100,000 Euler steps/s (steps_per_s set by the user; 256 SPUCore cycles "
+            "per step at 30 MHz)") in out
+    assert ("### FPGA emulation, ULX3S CI build (N=16, P=4, 30 MHz; measured): 469,000 Euler "
+            "steps/s (steps_per_s as measured; 64 SPUCore cycles per step at 30 MHz)") in out
+    assert "| one 16 x 16 layer |" in out and "### ecp5-ci: " in out
+    assert "boards_bench.md), else" not in out
+
+
 def test_plots_are_written(tmp_path):
     pytest.importorskip("matplotlib")
     assert main(["costmodel", "--workload", "gnn-molpcba", "--out", str(tmp_path)]) == 0
