@@ -22,25 +22,32 @@ def reference(cfg, params, acc, x_old, b, g):
 
 
 def run_cells(cfg, params, cells):
-    """Feed one cell per cycle: b and g first, acc and x_old PREPARE_LATENCY cycles later."""
-    dut = CellIntegrator(cfg)
+    """Feed one cell per cycle: b and g first, acc and x_old PREPARE_LATENCY cycles later; each
+    cell's result must come out UPDATE_LATENCY cycles after its acc, with its tag."""
+    dut = CellIntegrator(cfg, tag_bits=8)
     outputs = []
     lag = dut.PREPARE_LATENCY
+    latency = dut.UPDATE_LATENCY
 
     async def tb(ctx):
         for name in ("k", "b_shift", "sigma_q", "sigma_shift"):
             ctx.set(getattr(dut, name), getattr(params, name))
-        for t in range(len(cells) + lag):
+        for t in range(len(cells) + lag + latency + 1):
             if t < len(cells):
                 _, _, b, g = cells[t]
                 ctx.set(dut.b, b)
                 ctx.set(dut.gaussian, g)
-            if t >= lag:
-                acc, x_old, _, _ = cells[t - lag]
-                ctx.set(dut.in_valid, 1)
+            entering = t - lag
+            ctx.set(dut.in_valid, 0 <= entering < len(cells))
+            if 0 <= entering < len(cells):
+                acc, x_old, _, _ = cells[entering]
                 ctx.set(dut.acc, acc)
                 ctx.set(dut.x_old, x_old)
-                assert ctx.get(dut.out_valid)
+                ctx.set(dut.in_tag, entering % 256)
+            leaving = entering - latency
+            assert ctx.get(dut.out_valid) == (0 <= leaving < len(cells))
+            if 0 <= leaving < len(cells):
+                assert ctx.get(dut.out_tag) == leaving % 256
                 outputs.append((ctx.get(dut.x_new), bool(ctx.get(dut.saturated))))
             await ctx.tick()
 

@@ -123,7 +123,11 @@ class StepSequencer(wiring.Component):
         gap_left = Signal(range(self.x_latency + 1))
         waiting = Signal()   # running, between steps
 
-        next_sampled = (burn_left == 0) & (thin_left == 1)
+        # burn_left == 0 and thin_left == 1, kept in registers next to the counters so that
+        # deciding whether the next step is sampled (and may begin) needs no wide comparison.
+        burn_over = Signal()
+        thin_due = Signal()
+        next_sampled = burn_over & thin_due
         end_of_step = self.valid & self.last_col & self.last_group
         remaining = self.n_active - self.row_base
         gap_after = Mux(self.row_base >= self.x_latency, 0, self.x_latency - self.row_base)
@@ -170,15 +174,17 @@ class StepSequencer(wiring.Component):
                 self.steps.eq(self.steps + 1),
                 self.samples_taken.eq(self.samples_taken + next_sampled),
             ]
-            with m.If(burn_left != 0):
-                m.d.sync += burn_left.eq(burn_left - 1)
+            with m.If(~burn_over):
+                m.d.sync += [burn_left.eq(burn_left - 1), burn_over.eq(burn_left == 1)]
             with m.Else():
-                m.d.sync += thin_left.eq(Mux(thin_left == 1, self.thin, thin_left - 1))
+                m.d.sync += [thin_left.eq(Mux(thin_due, self.thin, thin_left - 1)),
+                             thin_due.eq(Mux(thin_due, self.thin == 1, thin_left == 2))]
 
         with m.If(self.start):
             m.d.sync += [
                 self.running.eq(1), waiting.eq(1), self.valid.eq(0), gap_left.eq(0),
                 abort_pending.eq(0), burn_left.eq(self.burn_in), thin_left.eq(self.thin),
+                burn_over.eq(self.burn_in == 0), thin_due.eq(self.thin == 1),
                 self.steps.eq(0), self.samples_taken.eq(0),
             ]
         return m

@@ -118,9 +118,10 @@ class SPUCore(wiring.Component):
     MAC_LATENCY = 3
     #: Cycles from issuing a group's last column to the first cycle in which the next step may
     #: issue the column of its lane-0 row: the integrator's terms are prepared while the sum is
-    #: computed, the new state is written in the cycle the sum leaves the MAC engine, and a
-    #: read issued in that same cycle is served from a register holding the state just written.
-    X_LATENCY = MAC_LATENCY - 1
+    #: computed, the new state is written CellIntegrator.UPDATE_LATENCY cycles after the sum
+    #: leaves the MAC engine, and a read issued in that same cycle is served from a register
+    #: holding the state just written.
+    X_LATENCY = MAC_LATENCY - 1 + CellIntegrator.UPDATE_LATENCY
 
     def step_cycles(self, n_active: int) -> int:
         """Clock cycles per Euler step of this core; see :func:`step_cycles`."""
@@ -167,7 +168,8 @@ class SPUCore(wiring.Component):
         tag_bits = sum(width for _, width in tag_layout)
         m.submodules.mac = mac = MacEngine(cfg, tag_bits)
         m.submodules.noise = noise = NoiseStep()
-        m.submodules.integrator = integrator = CellIntegrator(cfg)
+        m.submodules.integrator = integrator = CellIntegrator(
+            cfg, tag_bits=tag_bits + len(mac.out_lane))
         m.submodules.quantizer = quantizer = OutputQuantizer(cfg)
         m.submodules.accumulators = accs = SampleAccumulators(cfg, self.moment_lanes)
 
@@ -265,10 +267,15 @@ class SPUCore(wiring.Component):
                 with m.Else():
                     m.d.comb += start.eq(1)
             m.d.comb += abort.eq(busy & (bus.w_data & rm.CONTROL_ABORT).any())
+        # An access's error flags reach STATUS from a register one cycle later (the decode of
+        # the access is then off the path into STATUS); the next access, and a read issued
+        # right behind it, already see them.
+        new_errors = Signal(16)
+        m.d.sync += new_errors.eq(set_error)
         with m.If(control_write & (bus.w_data & rm.CONTROL_CLEAR).any()):
             m.d.sync += [errors.eq(0), done.eq(0), aborted.eq(0)]
-        with m.Elif(set_error.any()):
-            m.d.sync += errors.eq(errors | set_error)
+        with m.Elif(new_errors.any()):
+            m.d.sync += errors.eq(errors | new_errors)
 
         pipeline_busy = Signal()
         with m.If(start):
@@ -381,14 +388,17 @@ class SPUCore(wiring.Component):
                 wr.en.eq(Mux(busy, stepped_valid & (x_parity == parity), host_seed_write[parity])),
             ]
 
+        # The row's tag and lane travel through the integrator's update stages with it.
+        m.d.comb += integrator.in_tag.eq(Cat(mac.out_tag, mac.out_lane))
         out_tag = {}
         tag_offset = 0
         for name, width in tag_layout:
-            out_tag[name] = mac.out_tag[tag_offset:tag_offset + width]
+            out_tag[name] = integrator.out_tag[tag_offset:tag_offset + width]
             tag_offset += width
+        out_lane = integrator.out_tag[tag_bits:]
         cell = Signal(row_bits)
         m.d.comb += [
-            cell.eq(out_tag["row_base"] + mac.out_lane),
+            cell.eq(out_tag["row_base"] + out_lane),
             integrator.in_valid.eq(mac.out_valid),
             integrator.acc.eq(mac.out_sum),
             integrator.x_old.eq(mac.out_x_old),
@@ -396,7 +406,10 @@ class SPUCore(wiring.Component):
             x_wr.data.eq(integrator.x_new),
             x_wr.en.eq(integrator.out_valid),
         ]
-        with m.If(integrator.saturated & (saturations != (1 << 32) - 1)):
+        # Counted a cycle later, from a register (keeps the counter off the update path).
+        saturated = Signal()
+        m.d.sync += saturated.eq(integrator.saturated)
+        with m.If(saturated & (saturations != (1 << 32) - 1)):
             m.d.sync += saturations.eq(saturations + 1)
 
         # --- sampled states to the accumulators (registered) ---------------------------------
@@ -419,7 +432,8 @@ class SPUCore(wiring.Component):
             accs.in_buffer.eq(sample_buffer), accs.in_last_cell.eq(sample_last_cell),
             accs.reserve.eq(seq.reserve),
         ]
-        m.d.comb += pipeline_busy.eq(seq.running | d_valid | mac.busy | sample_valid | accs.busy)
+        m.d.comb += pipeline_busy.eq(seq.running | d_valid | mac.busy | integrator.out_valid
+                                     | saturated | sample_valid | accs.busy)
 
         status = Cat(busy, done, errors.any(), aborted, Const(0, 4), errors[8:])
         m.d.comb += [self.busy.eq(busy), self.done.eq(done), self.error.eq(errors.any())]

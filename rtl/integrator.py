@@ -20,15 +20,19 @@ class CellIntegrator(wiring.Component):
     The terms that do not depend on the coupling sum are prepared ahead: a cell's ``b`` and
     ``gaussian`` enter :attr:`PREPARE_LATENCY` cycles before its ``acc`` and ``x_old``; the first
     stage registers the bias shift and the noise product (the one multiplier, sigma_bits x 11),
-    the second adds them and the rounding constant. When ``acc`` arrives the rest (subtract,
-    shift, add the old state, clamp) is combinational, so the new state can be written in the
-    cycle the coupling sum is ready -- this latency is what a step waits for when all rows fit
-    one group. A cell may enter every cycle. Intermediate sums are :attr:`fine_width` bits
-    (``fine_bits``, or more when the noise term needs it), so nothing wraps.
+    the second adds them and the rounding constant. When ``acc`` arrives, one register stage
+    subtracts it and rounds; the addition of the old state and the clamp are combinational after
+    it, so the new state is ready :attr:`UPDATE_LATENCY` = 1 cycle after the coupling sum (part
+    of what a step waits for when all its rows fit one group; the register halves the longest
+    path of the core on a small FPGA). A cell may enter every cycle. Intermediate sums are :attr:`fine_width` bits (``fine_bits``, or more when the
+    noise term needs it), so nothing wraps.
 
     Parameters
     ----------
     config : SPUConfig
+    tag_bits : int
+        Width of a tag that travels with each cell through the update stage (the core's cell
+        index and sampling flags), ``in_tag`` to ``out_tag``.
 
     Members
     -------
@@ -44,18 +48,24 @@ class CellIntegrator(wiring.Component):
         Its coupling sum ``sum_j a_q[i, j] * x_q[j]`` (exact integer, units 2**-(fa+fx)).
     x_old : In(signed(x_bits))
         Its state before the step, Q1.fx.
+    in_tag : In(tag_bits)
+        Carried along with the cell.
     out_valid : Out(1)
-        Equal to ``in_valid`` (combinational).
+        ``in_valid``, UPDATE_LATENCY cycles later.
     x_new : Out(signed(x_bits))
-        Its new state, Q1.fx, clamped to [-2**fx, 2**fx - 1] (combinational).
+        The new state, Q1.fx, clamped to [-2**fx, 2**fx - 1], while ``out_valid``.
+    out_tag : Out(tag_bits)
+        The cell's ``in_tag``.
     saturated : Out(1)
-        The update was clamped at a rail (counts towards SATURATIONS).
+        The update was clamped at a rail (counts towards SATURATIONS), while ``out_valid``.
     """
 
     #: Cycles from ``b``/``gaussian`` to the same cell's ``acc``/``x_old``.
     PREPARE_LATENCY = 2
+    #: Cycles from ``acc``/``x_old`` to the cell's ``x_new``.
+    UPDATE_LATENCY = 1
 
-    def __init__(self, config: SPUConfig):
+    def __init__(self, config: SPUConfig, tag_bits: int = 0):
         self.config = config
         sigma_shift_max = JobParams(1, 0, 0, 0, 0, 0, 1).sigma_shift_max(config)
         # config.fine_bits bounds the coupling and bias terms; when sigma_shift_max clips at 0
@@ -73,8 +83,10 @@ class CellIntegrator(wiring.Component):
             "in_valid": In(1),
             "acc": In(signed(config.fine_bits)),
             "x_old": In(signed(config.x_bits)),
+            "in_tag": In(unsigned(tag_bits)),
             "out_valid": Out(1),
             "x_new": Out(signed(config.x_bits)),
+            "out_tag": Out(unsigned(tag_bits)),
             "saturated": Out(1),
         })
 
@@ -94,27 +106,36 @@ class CellIntegrator(wiring.Component):
         m.d.comb += half_shift.eq(cfg.fa - 1 + self.k)
         prepared = Signal(signed(round_bits))
         m.d.sync += prepared.eq(bias + (noise << self.sigma_shift) + (Const(1, 1) << half_shift))
-        # Update: subtract the coupling sum, round (arithmetic shift), add, clamp.
+        # Update stage: subtract the coupling sum and round (arithmetic shift by fa + k). Only
+        # the low fx + 2 bits of the rounded step are kept, with whether it lies in
+        # [-2**(fx+1), 2**(fx+1) - 1] and its sign: outside that range the new state is past a
+        # rail whatever x_old is.
+        fx = cfg.x_bits - 1
         shift = Signal(range(cfg.fa + K_MAX + 1))
         m.d.comb += shift.eq(cfg.fa + self.k)
         rounded = Signal(signed(round_bits))
         m.d.comb += rounded.eq((prepared - self.acc) >> shift)
-        # x_old + rounded, clamped to [-2**fx, 2**fx - 1], without a carry chain as wide as
-        # ``rounded``: if rounded lies outside [-2**(fx+1), 2**(fx+1) - 1] the sum is past a rail
-        # whatever x_old is (its sign says which); otherwise the sum fits x_bits + 2 bits. The
-        # rail tests look at the sum's top bits (no comparator chains) -- the path from the
-        # coupling sum to the new state is the core's longest on small FPGAs.
-        fx = cfg.x_bits - 1
         rounded_top = rounded[fx + 1:]                  # sign bit and everything above 2**(fx+1)
-        rounded_small = (rounded_top == 0) | (rounded_top == (1 << len(rounded_top)) - 1)
+        u_valid, u_x_old, u_tag = Signal(), Signal.like(self.x_old), Signal.like(self.in_tag)
+        u_step = Signal(signed(fx + 2))
+        u_small, u_negative = Signal(), Signal()
+        m.d.sync += [
+            u_valid.eq(self.in_valid), u_x_old.eq(self.x_old), u_tag.eq(self.in_tag),
+            u_step.eq(rounded[:fx + 2]),
+            u_small.eq((rounded_top == 0) | (rounded_top == (1 << len(rounded_top)) - 1)),
+            u_negative.eq(rounded[-1]),
+        ]
+        # Output: x_old + step in x_bits + 2 bits, clamped; the rail tests look at the sum's top
+        # bits (no comparator chains).
         total = Signal(signed(cfg.x_bits + 2))
-        m.d.comb += total.eq(self.x_old + rounded[:fx + 2].as_signed())
+        m.d.comb += total.eq(u_x_old + u_step)
         total_top = total[fx:]                          # 3 bits: -4 ... 3 times 2**fx
-        high = Mux(rounded_small, ~total_top[-1] & total_top.any(), ~rounded[-1])
-        low = Mux(rounded_small, total_top[-1] & ~total_top.all(), rounded[-1])
+        high = Mux(u_small, ~total_top[-1] & total_top.any(), ~u_negative)
+        low = Mux(u_small, total_top[-1] & ~total_top.all(), u_negative)
         m.d.comb += [
-            self.out_valid.eq(self.in_valid),
+            self.out_valid.eq(u_valid),
+            self.out_tag.eq(u_tag),
             self.x_new.eq(Mux(high, cfg.x_max_code, Mux(low, cfg.x_min_code, total))),
-            self.saturated.eq(self.in_valid & (high | low)),
+            self.saturated.eq(u_valid & (high | low)),
         ]
         return m

@@ -133,6 +133,13 @@ class ProtocolEngine(wiring.Component):
         cfg = self.config
         fmt = wire.WireFormat.for_config(cfg)
         rx, tx, bus = self.rx_bytes, self.tx_bytes, self.bus
+        # The state machine's bus requests are registered before they leave the engine: the
+        # core's decode then starts from flip-flops, not from the engine's command decode. Every
+        # read waits for its acknowledge, and requests keep their order, so the extra cycle is
+        # invisible to the protocol.
+        request = HostBusSignature().create(path=("request",))
+        m.d.sync += [bus.addr.eq(request.addr), bus.w_data.eq(request.w_data),
+                     bus.w_stb.eq(request.w_stb), bus.r_stb.eq(request.r_stb)]
         n_cells = cfg.n
         row_bits = cfg.log2_n
         cell_bits = n_cells.bit_length()      # holds 0 ... N
@@ -153,6 +160,7 @@ class ProtocolEngine(wiring.Component):
         length = Signal(16)
         header_index = Signal(range(wire.HEADER_BYTES))
         payload_index = Signal(range(cap + 1))
+        payload_last = Signal(16)      # LEN - 1: payload_index of the last payload byte
         crc_index = Signal(range(wire.CRC_BYTES))
         args = Signal(8 * ARG_BYTES)
         idle = Signal(range(self.idle_timeout + 1))
@@ -257,6 +265,15 @@ class ProtocolEngine(wiring.Component):
                 m.d.comb += ok_length.eq(1 + _times(moments_count, fmt.sum_yy_bytes))
             with m.Default():
                 m.d.comb += ok_length.eq(1)
+
+        # The checks' verdicts are registered (the CHECK state reads them a cycle after the
+        # EVALUATE state), which keeps the argument arithmetic off the state machine's path.
+        checked = {name: Signal(len(value), name=f"checked_{name}") for name, value in [
+            ("known", known), ("length_ok", length_ok), ("needs_idle", needs_idle),
+            ("argument_ok", argument_ok), ("ready_ok", ready_ok), ("ok_length", ok_length)]}
+        m.d.sync += [checked["known"].eq(known), checked["length_ok"].eq(length_ok),
+                     checked["needs_idle"].eq(needs_idle), checked["argument_ok"].eq(argument_ok),
+                     checked["ready_ok"].eq(ready_ok), checked["ok_length"].eq(ok_length)]
 
         data_word = Signal(64)         # response item being sent / SET_PARAMS field
 
@@ -371,7 +388,7 @@ class ProtocolEngine(wiring.Component):
 
             with m.State("HEADER_CHECK"):
                 m.d.sync += [payload_index.eq(0), crc_index.eq(0), values.eq(0),
-                             value_phase.eq(0), args.eq(0)]
+                             value_phase.eq(0), args.eq(0), payload_last.eq(length - 1)]
                 with m.Switch(code):
                     with m.Case(Command.LOAD_A):
                         m.d.sync += value_width.eq(fmt.a_bytes)
@@ -400,7 +417,7 @@ class ProtocolEngine(wiring.Component):
                             m.d.sync += [value_phase.eq(0), values.eq(values + 1)]
                         with m.Else():
                             m.d.sync += value_phase.eq(value_phase + 1)
-                    with m.If(payload_index == length - 1):
+                    with m.If(payload_index == payload_last):
                         m.next = "CRC"
                 with m.Else():
                     m.d.sync += idle.eq(idle + 1)
@@ -424,7 +441,7 @@ class ProtocolEngine(wiring.Component):
                 with m.If(~frame_crc.match_detected):
                     respond(Status.BAD_CRC)
                 with m.Else():
-                    m.d.comb += [bus.addr.eq(reg_address(rm.REG_STATUS)), bus.r_stb.eq(1)]
+                    m.d.comb += [request.addr.eq(reg_address(rm.REG_STATUS)), request.r_stb.eq(1)]
                     m.next = "READ_CORE_STATUS"
 
             # --- decide --------------------------------------------------------------------
@@ -432,7 +449,10 @@ class ProtocolEngine(wiring.Component):
                 with m.If(bus.r_ack):
                     m.d.sync += [core_busy.eq(bus.r_data[0]), core_done.eq(bus.r_data[1]),
                                  core_aborted.eq(bus.r_data[3])]
-                    m.next = "CHECK"
+                    m.next = "EVALUATE"
+
+            with m.State("EVALUATE"):
+                m.next = "CHECK"
 
             with m.State("CHECK"):
                 m.d.sync += [replay_index.eq(wire.LOAD_HEADER_BYTES), word_phase.eq(0),
@@ -448,18 +468,18 @@ class ProtocolEngine(wiring.Component):
                     with m.Default():
                         m.d.sync += [word_bytes.eq(4),
                                      write_offset.eq(second_index << 2)]
-                with m.If(~known):
+                with m.If(~checked["known"]):
                     respond(Status.UNKNOWN_COMMAND)
-                with m.Elif(~length_ok):
+                with m.Elif(~checked["length_ok"]):
                     respond(Status.BAD_LENGTH)
-                with m.Elif(needs_idle & core_busy):
+                with m.Elif(checked["needs_idle"] & core_busy):
                     respond(Status.BUSY)
-                with m.Elif(~argument_ok):
+                with m.Elif(~checked["argument_ok"]):
                     respond(Status.BAD_ARGUMENT)
-                with m.Elif(~ready_ok):
+                with m.Elif(~checked["ready_ok"]):
                     respond(Status.NOT_READY)
                 with m.Else():
-                    m.d.sync += [status.eq(Status.OK), response_length.eq(ok_length),
+                    m.d.sync += [status.eq(Status.OK), response_length.eq(checked["ok_length"]),
                                  tx_index.eq(0)]
                     with m.Switch(code):
                         with m.Case(Command.LOAD_A, Command.LOAD_B, Command.LOAD_SEEDS):
@@ -470,8 +490,8 @@ class ProtocolEngine(wiring.Component):
                         with m.Case(Command.RUN):
                             m.next = "RUN_TRIANGLE"
                         with m.Case(Command.ABORT, Command.RESET):
-                            m.d.comb += [bus.addr.eq(reg_address(rm.REG_CONTROL)),
-                                         bus.w_data.eq(rm.CONTROL_ABORT), bus.w_stb.eq(1)]
+                            m.d.comb += [request.addr.eq(reg_address(rm.REG_CONTROL)),
+                                         request.w_data.eq(rm.CONTROL_ABORT), request.w_stb.eq(1)]
                             m.next = "STOP_POLL"
                         with m.Case(Command.READ_MOMENTS):
                             m.d.sync += [tri_i.eq(0), tri_rem.eq(moments_start)]
@@ -503,16 +523,16 @@ class ProtocolEngine(wiring.Component):
                     m.next = "REPLAY_ADDRESS"
 
             with m.State("REPLAY_WRITE"):
-                m.d.comb += [bus.w_data.eq(write_value), bus.w_stb.eq(1)]
+                m.d.comb += [request.w_data.eq(write_value), request.w_stb.eq(1)]
                 with m.If(code == Command.LOAD_A):
-                    m.d.comb += bus.addr.eq(rm.address(rm.REGION_A, 0)
+                    m.d.comb += request.addr.eq(rm.address(rm.REGION_A, 0)
                                             | (a_row[:row_bits] << row_bits) | a_col[:row_bits])
                     with m.If(a_col == n_cells - 1):
                         m.d.sync += [a_col.eq(0), a_row.eq(a_row + 1)]
                     with m.Else():
                         m.d.sync += a_col.eq(a_col + 1)
                 with m.Else():
-                    m.d.comb += bus.addr.eq(
+                    m.d.comb += request.addr.eq(
                         Mux(code == Command.LOAD_B, rm.address(rm.REGION_B, 0),
                             rm.address(rm.REGION_SEEDS, 0)) | write_offset)
                     m.d.sync += write_offset.eq(write_offset + 1)
@@ -547,8 +567,8 @@ class ProtocolEngine(wiring.Component):
                         m.next = "PARAM_ADDRESS"
                 with m.Else():
                     with m.If(field_has_register):
-                        m.d.comb += [bus.addr.eq(rm.address(rm.REGION_REGS, 0) | field_register),
-                                     bus.w_data.eq(data_word), bus.w_stb.eq(1)]
+                        m.d.comb += [request.addr.eq(rm.address(rm.REGION_REGS, 0) | field_register),
+                                     request.w_data.eq(data_word), request.w_stb.eq(1)]
                     with m.Switch(field_index):
                         for index, (name, _) in enumerate(_SET_PARAMS_FIELDS):
                             if name in ("n_active", "moments"):
@@ -567,15 +587,15 @@ class ProtocolEngine(wiring.Component):
                     m.d.sync += [job_triangle_next.eq(job_triangle_next + triangle_row),
                                  triangle_row.eq(triangle_row - 1)]
                 with m.Else():
-                    m.d.comb += [bus.addr.eq(reg_address(rm.REG_CONTROL)),
-                                 bus.w_data.eq(rm.CONTROL_START), bus.w_stb.eq(1)]
+                    m.d.comb += [request.addr.eq(reg_address(rm.REG_CONTROL)),
+                                 request.w_data.eq(rm.CONTROL_START), request.w_stb.eq(1)]
                     m.d.sync += [job_n.eq(par_n), job_moments.eq(par_moments),
                                  job_triangle.eq(job_triangle_next)]
                     m.next = "SEND_HEADER"
 
             # --- ABORT / RESET: wait for the core to stop (one Euler step at most) ----------
             with m.State("STOP_POLL"):
-                m.d.comb += [bus.addr.eq(reg_address(rm.REG_STATUS)), bus.r_stb.eq(1)]
+                m.d.comb += [request.addr.eq(reg_address(rm.REG_STATUS)), request.r_stb.eq(1)]
                 m.next = "STOP_WAIT"
 
             with m.State("STOP_WAIT"):
@@ -583,8 +603,8 @@ class ProtocolEngine(wiring.Component):
                     with m.If(bus.r_data[0]):
                         m.next = "STOP_POLL"
                     with m.Elif(code == Command.RESET):
-                        m.d.comb += [bus.addr.eq(reg_address(rm.REG_CONTROL)),
-                                     bus.w_data.eq(rm.CONTROL_CLEAR), bus.w_stb.eq(1)]
+                        m.d.comb += [request.addr.eq(reg_address(rm.REG_CONTROL)),
+                                     request.w_data.eq(rm.CONTROL_CLEAR), request.w_stb.eq(1)]
                         m.d.sync += params_valid.eq(0)
                         m.next = "SEND_HEADER"
                     with m.Else():
@@ -633,15 +653,15 @@ class ProtocolEngine(wiring.Component):
                         with m.Elif(data_index == 3):
                             m.next = "SEND_CRC"
                         with m.Else():
-                            m.d.comb += [bus.r_stb.eq(1), bus.addr.eq(Mux(
+                            m.d.comb += [request.r_stb.eq(1), request.addr.eq(Mux(
                                 data_index == 1, reg_address(rm.REG_STEPS),
                                 reg_address(rm.REG_COUNT)))]
                             m.d.sync += data_bytes_left.eq(8)
                             m.next = "DATA_READ"
                     with m.Case(Command.READ_MEAN):
                         with m.If(data_index == 0):
-                            m.d.comb += [bus.r_stb.eq(1),
-                                         bus.addr.eq(reg_address(rm.REG_SATURATIONS))]
+                            m.d.comb += [request.r_stb.eq(1),
+                                         request.addr.eq(reg_address(rm.REG_SATURATIONS))]
                             m.d.sync += data_bytes_left.eq(wire.READ_MEAN_HEADER_BYTES)
                             m.next = "DATA_READ"
                         with m.Elif(data_index == read_mean_count + 1):
@@ -649,7 +669,7 @@ class ProtocolEngine(wiring.Component):
                         with m.Else():
                             # start + count <= N was checked: the offset fits cell_bits.
                             offset = (second_index[:cell_bits] + data_index[:cell_bits] - 1)
-                            m.d.comb += [bus.r_stb.eq(1), bus.addr.eq(
+                            m.d.comb += [request.r_stb.eq(1), request.addr.eq(
                                 rm.address(rm.REGION_SUM_Y, 0) | offset[:cell_bits])]
                             m.d.sync += data_bytes_left.eq(fmt.sum_y_bytes)
                             m.next = "DATA_READ"
@@ -657,7 +677,7 @@ class ProtocolEngine(wiring.Component):
                         with m.If(data_index == moments_count):
                             m.next = "SEND_CRC"
                         with m.Else():
-                            m.d.comb += [bus.r_stb.eq(1), bus.addr.eq(
+                            m.d.comb += [request.r_stb.eq(1), request.addr.eq(
                                 rm.address(rm.REGION_SUM_YY, 0)
                                 | (tri_i[:row_bits] << row_bits) | tri_j[:row_bits])]
                             with m.If(tri_j == job_n - 1):
