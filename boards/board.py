@@ -29,8 +29,9 @@ class Board:
         Default system clock (Hz).
     baud : int
         Default UART baud rate.
-    toolchain_options : dict
-        Extra Amaranth build overrides (e.g. ``synth_opts="-dsp"`` on iCE40).
+    toolchain_options : callable
+        ``toolchain_options(config)`` -> extra Amaranth build overrides for that SPU (e.g.
+        ``synth_opts="-dsp"`` and the DSP assignment on iCE40).
     resource_map : dict
         Report row -> ("pnr", [nextpnr utilization names]) counted after placement, or
         ("netlist", ([cell type prefixes], nextpnr name giving the available count)).
@@ -51,7 +52,7 @@ class Board:
     config: SPUConfig
     clock_hz: float
     baud: int
-    toolchain_options: dict
+    toolchain_options: Callable
     resource_map: dict
     bitstream: str
     programmer: str

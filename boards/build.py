@@ -122,7 +122,7 @@ def build_board(board, config, clock_hz, baud, build_dir: Path, toolchain="yowas
     top = board.top(config, clock_hz=clock_hz, baud=baud)
     platform = board.platform()
     nextpnr_opts = f"--report report.json --timing-allow-fail --seed {seed}"
-    plan = platform.prepare(top, "top", nextpnr_opts=nextpnr_opts, **board.toolchain_options)
+    plan = platform.prepare(top, "top", nextpnr_opts=nextpnr_opts, **board.toolchain_options(config))
     log(f"building {board.title}: N={config.n}, P={config.lanes}, clock {top.clock_hz / 1e6:g} "
         f"MHz, {top.baud} baud, tools: {toolchain} -> {build_dir}")
     started = time.monotonic()

@@ -1,17 +1,18 @@
 """iCEBreaker (Lattice iCE40UP5K-SG48): SPU top, clock and default parameters.
 
 Clock: the 12 MHz oscillator on pin 35 feeds the SB_PLL40_PAD, which makes the ``sync`` clock
-(default 36 MHz: DIVR=0, DIVF=47, DIVQ=4). The UART is the FT2232H's second channel (pins 6/9),
-default 3 Mbaud (12 clock cycles per bit at 36 MHz).
+(default 24 MHz, which the default build meets: docs/boards.md). The UART is the FT2232H's second
+channel (pins 6/9), default 3 Mbaud (8 clock cycles per bit at 24 MHz).
 
 Lights: the green LED is on while idle and blinks while a job runs; the red LED is the sticky error
 light (UART framing error or overrun, protocol error; cleared by a line break). Two green LEDs
 of the break-off PMOD (amaranth-boards' ``led_g`` 1 and 2) show RX and TX activity.
 
-Default SPU: the issue's goal, N=32 cells with all eight SB_MAC16 DSPs in use: P=4 coupling lanes
-and P=4 second-moment lanes of 16 x 16 bits (one DSP each), 16-bit couplings and states, 12-bit
-outputs. **The current gateware does not fit the UP5K** at this or any smaller N (docs/boards.md,
-"iCEBreaker"): ``thermospu build --board icebreaker`` then stops with what overflows.
+Default SPU: N=32 cells on one coupling lane and one second-moment lane (P=1), the noise
+amplitude on a third SB_MAC16; 8-bit couplings, biases, noise amplitude and outputs, 12-bit
+states, up to 2**16 samples per job. That is what the UP5K's 5280 logic cells hold with room to
+route (92 % of them): the logic, not the DSPs or block RAM, runs out, and a second lane costs more
+than N does (``--n 16 --lanes 2`` is the faster machine that fits; docs/boards.md, "iCEBreaker").
 """
 
 from amaranth import Elaboratable, Module
@@ -23,16 +24,30 @@ from .board import Board
 from .clocking import connect_pins, ice40_pll, ice40_sync_domain
 from .top import SPUBoardTop
 
-__all__ = ["ICEBreakerTop", "ICEBREAKER"]
+__all__ = ["ICEBreakerTop", "ICEBREAKER", "dsp_selection_script"]
 
 OSCILLATOR_HZ = 12e6
 
-#: Yosys commands run before synthesis: the SB_MAC16 DSPs (``synth_ice40 -dsp``) go to the SPU's
-#: lanes only -- P coupling lanes (core.mac) and P second-moment lanes (core.accumulators), all
-#: eight at P = 4. Every other multiplier (the noise amplitude sigma_q * g, 13 x 10 bits, and the
-#: protocol engine's index arithmetic) is mapped to logic first; otherwise Yosys would give them
-#: DSPs as well and nextpnr would run out of DSP sites.
-DSP_SELECTION_SCRIPT = "techmap -map +/techmap.v t:$mul *.core.mac %d *.core.accumulators %d"
+#: SB_MAC16 DSP blocks of the iCE40UP5K.
+DSP_BLOCKS = 8
+
+
+def dsp_selection_script(config: SPUConfig) -> str:
+    """Yosys commands run before synthesis: the SB_MAC16 DSPs (``synth_ice40 -dsp``) go to the
+    SPU's lanes -- P coupling lanes (core.mac) and P second-moment lanes (core.accumulators) --
+    and, where a DSP is left over (P <= 3), to the noise amplitude sigma_q * g (core.integrator),
+    which is otherwise the longest path of the core. Every other multiplier (the protocol
+    engine's index arithmetic) is mapped to logic first; otherwise Yosys would give them DSPs as
+    well and nextpnr would run out of DSP sites."""
+    keep = ["*.core.mac", "*.core.accumulators"]
+    if 2 * config.lanes + 1 <= DSP_BLOCKS:
+        keep.append("*.core.integrator")
+    return "techmap -map +/techmap.v t:$mul " + " ".join(f"{scope} %d" for scope in keep)
+
+
+def toolchain_options(config: SPUConfig) -> dict:
+    """Amaranth build overrides for an iCE40 build of ``config``."""
+    return {"synth_opts": "-dsp -device u", "script_after_read": dsp_selection_script(config)}
 
 
 class ICEBreakerTop(Elaboratable):
@@ -47,7 +62,7 @@ class ICEBreakerTop(Elaboratable):
         UART baud rate.
     """
 
-    def __init__(self, config: SPUConfig, clock_hz: float = 36e6, baud: int = 3_000_000):
+    def __init__(self, config: SPUConfig, clock_hz: float = 24e6, baud: int = 3_000_000):
         try:
             self.pll = ice40_pll(OSCILLATOR_HZ, clock_hz)
             self.clock_hz = self.pll.f_out
@@ -86,11 +101,11 @@ ICEBREAKER = Board(
     title="iCEBreaker",
     platform=ICEBreakerPlatform,
     top=ICEBreakerTop,
-    config=SPUConfig(n=32, lanes=4, a_bits=16, b_bits=16, x_bits=16, out_bits=12, sigma_bits=12,
-                     max_samples_log2=20),
-    clock_hz=36e6,
+    config=SPUConfig(n=32, lanes=1, a_bits=8, b_bits=8, x_bits=12, out_bits=8, sigma_bits=8,
+                     max_samples_log2=16),
+    clock_hz=24e6,
     baud=3_000_000,
-    toolchain_options={"synth_opts": "-dsp", "script_after_read": DSP_SELECTION_SCRIPT},
+    toolchain_options=toolchain_options,
     resource_map={
         "logic cells (LUT4+FF)": ("pnr", ["ICESTORM_LC"]),
         "LUT4": ("netlist", (["SB_LUT4"], "ICESTORM_LC")),

@@ -16,6 +16,8 @@ any job running, and clears the error light: the host's way to resynchronise a w
 without a reset button. The memories keep their contents (as after the protocol's RESET).
 """
 
+import math
+
 from amaranth import Module, ResetInserter, Signal
 from amaranth.lib import wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
@@ -25,10 +27,17 @@ from thermospu.rtl.config import SPUConfig
 
 from .uart import UARTReceiver, UARTTransmitter, divisor_for
 
-__all__ = ["SPUBoardTop", "HEARTBEAT_HZ", "RX_FIFO_DEPTH"]
+__all__ = ["SPUBoardTop", "HEARTBEAT_HZ", "RX_FIFO_DEPTH", "heartbeat_bits"]
 
-#: Blink rate of the busy light (Hz), slow enough to see.
+#: Blink rate of the busy light (Hz), slow enough to see; the light divides the clock by a power
+#: of two, so the rate is within a factor sqrt(2) of this (:func:`heartbeat_bits`).
 HEARTBEAT_HZ = 4
+
+
+def heartbeat_bits(clock_hz: float) -> int:
+    """Width of the free-running counter whose top bit blinks at about :data:`HEARTBEAT_HZ`:
+    the light toggles every 2**(width - 1) cycles."""
+    return max(2, round(math.log2(clock_hz / (2 * HEARTBEAT_HZ))) + 1)
 
 #: Bytes buffered between the UART receiver and the protocol engine: one iCE40 block RAM
 #: (512 x 8), as many as the engine's largest request payload. A host may have this many bytes
@@ -61,7 +70,7 @@ class SPUBoardTop(wiring.Component):
     led_idle : Out(1)
         High while no job runs.
     led_busy : Out(1)
-        Blinks at :data:`HEARTBEAT_HZ` while a job runs.
+        Blinks at about :data:`HEARTBEAT_HZ` while a job runs.
     led_error : Out(1)
         Sticky: a framing error or overrun on the UART, or a protocol error the engine reported,
         since the last break.
@@ -128,13 +137,11 @@ class SPUBoardTop(wiring.Component):
         with m.If(line_break):
             m.d.sync += self.led_error.eq(0)
 
-        half_period = max(1, round(self.clock_hz / (2 * HEARTBEAT_HZ)))
-        heartbeat = Signal(range(half_period))
-        blink = Signal()
-        with m.If(heartbeat == 0):
-            m.d.sync += [heartbeat.eq(half_period - 1), blink.eq(~blink)]
-        with m.Else():
-            m.d.sync += heartbeat.eq(heartbeat - 1)
+        # A free-running counter whose top bit blinks: a reloaded counter would give its bits
+        # different sync set/reset nets, which split its carry chain across tiles on iCE40.
+        heartbeat = Signal(heartbeat_bits(self.clock_hz))
+        blink = heartbeat[-1]
+        m.d.sync += heartbeat.eq(heartbeat + 1)
         m.d.comb += [
             self.led_idle.eq(~core.busy),
             self.led_busy.eq(core.busy & blink),

@@ -79,7 +79,7 @@ ULX3S = Board(
                      sigma_bits=16, max_samples_log2=24),
     clock_hz=30e6,
     baud=3_000_000,
-    toolchain_options={},
+    toolchain_options=lambda config: {},
     resource_map={
         "LUT4 (placed, incl. carry/RAM)": ("pnr", ["TRELLIS_COMB"]),
         "LUT4": ("netlist", (["LUT4"], "TRELLIS_COMB")),

@@ -4,10 +4,9 @@ Runs the flow of ``thermospu build`` (YoWASP Yosys and nextpnr from PyPI, the ``
 Without those tools the tests skip, saying how to install them; with
 THERMOSPU_REQUIRE_SIMULATORS=1 (CI) they fail instead.
 
-* Default run: the ULX3S (ECP5-85F) with a small SPU (N=16, P=4) at the board's default clock:
-  a real bitstream of the whole system (UART, FIFO, protocol engine, core, PLL) that must meet
-  timing. (The iCEBreaker's UP5K cannot hold the current core and engine at any N: see
-  docs/boards.md, "iCEBreaker".)
+* Default run: the iCEBreaker (iCE40UP5K) with its default SPU (N=32, P=1 at 24 MHz) and the
+  ULX3S (ECP5-85F) with a small SPU (N=16, P=4) at the board's default clock: real bitstreams of
+  the whole system (UART, FIFO, protocol engine, core, PLL) that must meet timing.
 * ``-m slow`` (make test-long): the ULX3S with its default N=128, P=64 (tens of minutes).
 """
 
@@ -41,6 +40,16 @@ def build_and_check(board, config, tmp_path):
     assert report["timing_met"], (
         f"{board.name}: Fmax {report['fmax_mhz']:.1f} MHz < {report['clock_mhz']} MHz")
     return report
+
+
+def test_icebreaker_default_bitstream_meets_timing(tmp_path):
+    from thermospu.boards.board import get_board
+
+    board = get_board("icebreaker")
+    report = build_and_check(board, board.config, tmp_path)
+    # P coupling lanes + P second-moment lanes in SB_MAC16, and the noise multiplier where a DSP
+    # is left over (boards/icebreaker.py: dsp_selection_script).
+    assert report["resources"]["DSP (SB_MAC16)"]["used"] == 2 * board.config.lanes + 1
 
 
 def test_ulx3s_small_spu_bitstream_meets_timing(tmp_path):

@@ -51,7 +51,7 @@ def test_board_defaults_are_buildable(name):
 
 
 def test_config_with_overrides_and_clamps_lanes():
-    board = get_board("icebreaker")
+    board = get_board("ulx3s")
     assert board.config_with(n=4).lanes == 4
     assert board.config_with(n=16, lanes=2).lanes == 2
     assert board.config_with().to_dict() == board.config.to_dict()

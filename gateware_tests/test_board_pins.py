@@ -9,7 +9,7 @@
   result must equal the emulated SPU's ("model" transport) bit for bit, with the raw accumulators
   equal to the golden model's.
 
-The design is the iCEBreaker's clocking (36 MHz, 3 Mbaud: 12 clock cycles per bit) around a
+The design is the iCEBreaker's clocking (24 MHz, 3 Mbaud: 8 clock cycles per bit) around a
 small SPU (N=4) so that the simulation stays short.
 """
 
@@ -23,7 +23,7 @@ import pytest
 
 from cocotb_spu.options import need_simulator
 
-CLOCK_HZ = 36e6
+CLOCK_HZ = 24e6
 BAUD = 3_000_000
 BOARD_NAME = "sim-board"
 COCOTB_DIR = Path(__file__).parent / "cocotb_board"
