@@ -440,11 +440,11 @@ class EmulatedSPU(AnalogSPU):
     #: AnalogSPU parameters that an emulation does not use (its timing comes from the clock).
     unused_parameters = ("tau_relax_s", "dac_rate_hz", "dac_channels_per_cell", "adc_rate_hz",
                          "adc_channels_per_cell", "accumulator_rate_hz", "max_rows")
-    clock_hz: float = _param(36e6, "Hz", "target clock of the iCEBreaker build "
+    clock_hz: float = _param(24e6, "Hz", "clock of the iCEBreaker build "
                              "(boards/icebreaker.py)", 1e3, 1e10)
-    lanes: int = _param(4, "lanes", "multiply-accumulate lanes P (SPUConfig.lanes); default 4, "
+    lanes: int = _param(1, "lanes", "multiply-accumulate lanes P (SPUConfig.lanes); default 1, "
                         "the iCEBreaker build's (boards/icebreaker.py)", 1, 1 << 20, integer=True)
-    x_latency_cycles: int = _param(2, "cycles", "SPUCore's state-update latency "
+    x_latency_cycles: int = _param(3, "cycles", "SPUCore's state-update latency "
                                    "(SPUCore.X_LATENCY), docs/cycles.md (bench/bench_cycles.py)",
                                    0, 1 << 20, integer=True)
     steps_per_s: float | None = _param(None, "steps/s", "none: from the clock (cycles per step / "
@@ -889,17 +889,16 @@ ANALOG_SPU_WHATIF = AnalogSPU(name="analog SPU (what-if: 1 ns cells)", tau_relax
 # tests/test_costmodel.py checks that the numbers below equal the boards' (and the UART's
 # 3 Mbaud 8N1 = 3e5 bytes/s). docs/boards.md has the builds' measurements.
 
-#: The iCEBreaker's default build (boards/icebreaker.py: N = 32 cells, P = 4 lanes, 36 MHz,
-#: UART 3 Mbaud). A target: this build does not fit the UP5K yet (docs/boards.md), so its rate
-#: is the clock's (rtl.core.step_cycles: 256 cycles per step), not a measurement.
+#: The iCEBreaker's default build (boards/icebreaker.py: N = 32 cells, P = 1 lane, 24 MHz,
+#: UART 3 Mbaud), built and timing met (docs/boards.md: Fmax 24.3 MHz), so its rate is the
+#: clock's: 1024 cycles per step (rtl.core.step_cycles), 2.34e4 Euler steps/s.
 FPGA_ICE40_EMULATION = EmulatedSPU(
-    name="FPGA emulation, iCEBreaker default (N=32, P=4, 36 MHz; target, not yet built: "
-         "does not fit the UP5K)",
-    cells=32, clock_hz=36e6, lanes=4, dac_bits=16, adc_bits=12, max_samples_log2=20,
+    name="FPGA emulation, iCEBreaker default (N=32, P=1, 24 MHz; built, timing met)",
+    cells=32, clock_hz=24e6, lanes=1, dac_bits=8, adc_bits=8, max_samples_log2=16,
     link_bytes_per_s=3e5, link_latency_s=1e-3,
-    source="boards/icebreaker.py default: N=32, P=4, a_bits=16, out_bits=12, 2**20 samples, "
-           "36 MHz target clock (the build does not fit the UP5K yet, docs/boards.md: not "
-           "measured); UART 3 Mbaud 8N1; 1 ms turnaround assumed")
+    source="boards/icebreaker.py default: N=32, P=1, a_bits=8, out_bits=8, 2**16 samples, "
+           "24 MHz clock, met by the build (Fmax 24.3 MHz, docs/boards.md); UART 3 Mbaud 8N1; "
+           "1 ms turnaround assumed")
 
 #: The ULX3S's default build (boards/ulx3s.py: N = 128 cells, P = 64 lanes, 30 MHz, UART 3 Mbaud).
 #: A target: it places on the ECP5-85F but its routing and timing were never measured
