@@ -900,25 +900,24 @@ FPGA_ICE40_EMULATION = EmulatedSPU(
            "24 MHz clock, met by the build (Fmax 24.3 MHz, docs/boards.md); UART 3 Mbaud 8N1; "
            "1 ms turnaround assumed")
 
-#: The ULX3S's default build (boards/ulx3s.py: N = 128 cells, P = 64 lanes, 30 MHz, UART 3 Mbaud).
-#: A target: it places on the ECP5-85F but its routing and timing were never measured
-#: (docs/boards.md), so its rate is the clock's (256 cycles per step).
+#: The ULX3S's default build (boards/ulx3s.py: N = 128 cells, P = 32 lanes, 30 MHz, UART 3 Mbaud),
+#: built and timing met (docs/boards.md: Fmax 40.2 MHz), so its rate is the clock's: 512 cycles
+#: per step, 5.86e4 Euler steps/s.
 FPGA_ECP5_EMULATION = EmulatedSPU(
-    name="FPGA emulation, ULX3S default (N=128, P=64, 30 MHz; target, timing not yet "
-         "measured)",
-    cells=128, clock_hz=30e6, lanes=64, dac_bits=18, adc_bits=16, max_samples_log2=24,
+    name="FPGA emulation, ULX3S default (N=128, P=32, 30 MHz; built, timing met)",
+    cells=128, clock_hz=30e6, lanes=32, dac_bits=18, adc_bits=16, max_samples_log2=24,
     link_bytes_per_s=3e5, link_latency_s=1e-3,
-    source="boards/ulx3s.py default: N=128, P=64, a_bits=18, out_bits=16, 2**24 samples, "
-           "30 MHz target clock (routing and timing not yet measured, docs/boards.md); "
-           "UART 3 Mbaud 8N1; 1 ms turnaround assumed")
+    source="boards/ulx3s.py default: N=128, P=32, a_bits=18, out_bits=16, 2**24 samples, "
+           "30 MHz clock, met by the build (Fmax 40.2 MHz, docs/boards.md); UART 3 Mbaud 8N1; "
+           "1 ms turnaround assumed")
 
 #: The ULX3S build that CI makes (gateware_tests/test_board_build.py: the board's default with
-#: N = 16, P = 4) and docs/boards.md measured: 30 MHz met (Fmax 47.6 MHz), 64 cycles per step,
+#: N = 16, P = 4) and docs/boards.md measured: 30 MHz met (Fmax 48.6 MHz), 64 cycles per step,
 #: 4.69e5 Euler steps/s at 30 MHz.
 FPGA_ECP5_CI_EMULATION = EmulatedSPU(
     name="FPGA emulation, ULX3S CI build (N=16, P=4, 30 MHz; measured)",
     cells=16, clock_hz=30e6, lanes=4, dac_bits=18, adc_bits=16, max_samples_log2=24,
     steps_per_s=4.69e5, link_bytes_per_s=3e5, link_latency_s=1e-3,
     source="docs/boards.md, measured: ULX3S build N=16, P=4, 18/18/18/16 bits, 30 MHz timing "
-           "met (Fmax 47.6 MHz), 64 cycles per step, 4.69e5 Euler steps/s at 30 MHz; "
+           "met (Fmax 48.6 MHz), 64 cycles per step, 4.69e5 Euler steps/s at 30 MHz; "
            "UART 3 Mbaud 8N1; 1 ms turnaround assumed")
