@@ -102,17 +102,21 @@ class ProtocolEngine(wiring.Component):
     def __init__(self, config: SPUConfig, *, clock_hz: int = 0, board: str = "sim",
                  max_request_payload: int = DEFAULT_MAX_REQUEST_PAYLOAD,
                  idle_timeout: int | None = None):
-        if not isinstance(config, SPUConfig):
-            raise TypeError(f"config must be an SPUConfig, got {config!r}")
-        if not wire.SET_PARAMS_BYTES <= max_request_payload <= wire.MAX_PAYLOAD:
-            raise ValueError(f"max_request_payload={max_request_payload} outside "
-                             f"[{wire.SET_PARAMS_BYTES}, {wire.MAX_PAYLOAD}]")
-        if not isinstance(clock_hz, int) or not 0 <= clock_hz < 1 << 32:
-            raise ValueError(f"clock_hz={clock_hz!r} must be an int in [0, 2**32)")
-        if idle_timeout is None:
-            idle_timeout = clock_hz // 20 if clock_hz else 1 << 20
-        if idle_timeout < 1:
-            raise ValueError(f"idle_timeout={idle_timeout} must be >= 1 cycle")
+        try:
+            if not isinstance(config, SPUConfig):
+                raise TypeError(f"config must be an SPUConfig, got {config!r}")
+            if not wire.SET_PARAMS_BYTES <= max_request_payload <= wire.MAX_PAYLOAD:
+                raise ValueError(f"max_request_payload={max_request_payload} outside "
+                                 f"[{wire.SET_PARAMS_BYTES}, {wire.MAX_PAYLOAD}]")
+            if not isinstance(clock_hz, int) or not 0 <= clock_hz < 1 << 32:
+                raise ValueError(f"clock_hz={clock_hz!r} must be an int in [0, 2**32)")
+            if idle_timeout is None:
+                idle_timeout = clock_hz // 20 if clock_hz else 1 << 20
+            if idle_timeout < 1:
+                raise ValueError(f"idle_timeout={idle_timeout} must be >= 1 cycle")
+        except (TypeError, ValueError):
+            self._MustUse__silence = True     # refused, not forgotten: no "never used" warning
+            raise
         self.config = config
         self.max_request_payload = max_request_payload
         self.idle_timeout = idle_timeout
