@@ -868,12 +868,12 @@ GPU_A100 = DigitalHardware(name="GPU (A100-class, FP32)")
 #: This machine's 2-core CPU with torch 2.13 float32, fitted by bench/bench_costmodel_calibration.py
 #: (docs/costmodel_calibration.md); rerun the bench and pass --calibration to use fresh numbers.
 CPU_THIS_MACHINE = DigitalHardware(name="this CPU (2 threads, torch float32, measured)",
-                                   matmul_flops_per_s=1.90e11, inverse_flops_per_s=2.97e10,
-                                   eigh_flops_per_s=7.36e10, memory_bytes_per_s=7.26e10,
-                                   op_latency_s=2.3e-6, factorization_latency_s=3.7e-5,
+                                   matmul_flops_per_s=3.69e11, inverse_flops_per_s=1.47e11,
+                                   eigh_flops_per_s=1.51e11, memory_bytes_per_s=3.54e10,
+                                   op_latency_s=3.4e-6, factorization_latency_s=5.1e-5,
                                    bytes_per_element=4,
                                    source="measured by bench/bench_costmodel_calibration.py "
-                                          "on 2026-11-27 (shared machine, load ~12)")
+                                          "on 2026-12-02 (machine idle, load 0.7)")
 
 #: The projected analog SPU (defaults of :class:`AnalogSPU`).
 ANALOG_SPU_PROJECTED = AnalogSPU(name="analog SPU (projected)")
