@@ -24,8 +24,9 @@ class CellIntegrator(wiring.Component):
     subtracts it and rounds; the addition of the old state and the clamp are combinational after
     it, so the new state is ready :attr:`UPDATE_LATENCY` = 1 cycle after the coupling sum (part
     of what a step waits for when all its rows fit one group; the register halves the longest
-    path of the core on a small FPGA). A cell may enter every cycle. Intermediate sums are :attr:`fine_width` bits (``fine_bits``, or more when the
-    noise term needs it), so nothing wraps.
+    path of the core on a small FPGA). A cell may enter every cycle. Intermediate sums are
+    :attr:`fine_width` bits (``fine_bits``, or more when the noise term needs it), so nothing
+    wraps.
 
     Parameters
     ----------

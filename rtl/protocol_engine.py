@@ -272,12 +272,11 @@ class ProtocolEngine(wiring.Component):
 
         # The checks' verdicts are registered (the CHECK state reads them a cycle after the
         # EVALUATE state), which keeps the argument arithmetic off the state machine's path.
-        checked = {name: Signal(len(value), name=f"checked_{name}") for name, value in [
-            ("known", known), ("length_ok", length_ok), ("needs_idle", needs_idle),
-            ("argument_ok", argument_ok), ("ready_ok", ready_ok), ("ok_length", ok_length)]}
-        m.d.sync += [checked["known"].eq(known), checked["length_ok"].eq(length_ok),
-                     checked["needs_idle"].eq(needs_idle), checked["argument_ok"].eq(argument_ok),
-                     checked["ready_ok"].eq(ready_ok), checked["ok_length"].eq(ok_length)]
+        verdicts = {"known": known, "length_ok": length_ok, "needs_idle": needs_idle,
+                    "argument_ok": argument_ok, "ready_ok": ready_ok, "ok_length": ok_length}
+        checked = {name: Signal.like(value, name=f"checked_{name}")
+                   for name, value in verdicts.items()}
+        m.d.sync += [checked[name].eq(value) for name, value in verdicts.items()]
 
         data_word = Signal(64)         # response item being sent / SET_PARAMS field
 
@@ -571,8 +570,9 @@ class ProtocolEngine(wiring.Component):
                         m.next = "PARAM_ADDRESS"
                 with m.Else():
                     with m.If(field_has_register):
-                        m.d.comb += [request.addr.eq(rm.address(rm.REGION_REGS, 0) | field_register),
-                                     request.w_data.eq(data_word), request.w_stb.eq(1)]
+                        m.d.comb += [
+                            request.addr.eq(rm.address(rm.REGION_REGS, 0) | field_register),
+                            request.w_data.eq(data_word), request.w_stb.eq(1)]
                     with m.Switch(field_index):
                         for index, (name, _) in enumerate(_SET_PARAMS_FIELDS):
                             if name in ("n_active", "moments"):
@@ -627,7 +627,8 @@ class ProtocolEngine(wiring.Component):
             # --- transmit: header, data, CRC ---------------------------------------------------
             with m.State("SEND_HEADER"):
                 m.d.comb += [tx.valid.eq(1), tx.payload.eq(header[tx_index])]
-                m.d.comb += [frame_crc.start.eq(tx_index == 0), frame_crc.valid.eq(tx_fire & (tx_index != 0))]
+                m.d.comb += [frame_crc.start.eq(tx_index == 0),
+                             frame_crc.valid.eq(tx_fire & (tx_index != 0))]
                 with m.If(tx_fire):
                     m.d.sync += tx_index.eq(tx_index + 1)
                     with m.If(tx_index == 6):
