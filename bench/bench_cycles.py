@@ -25,8 +25,8 @@ sys.path.insert(0, str(ROOT / "gateware_tests"))
 
 from rtl_helpers import measure_sample_cycles, random_problem, simulate  # noqa: E402
 
-from thermospu.rtl.config import JobParams, SPUConfig  # noqa: E402
-from thermospu.rtl.core import SPUCore, step_cycles  # noqa: E402
+from thermospu.rtl.spec.config import JobParams, SPUConfig  # noqa: E402
+from thermospu.rtl.gateware.core import SPUCore, step_cycles  # noqa: E402
 
 
 def measure(n: int, lanes: int, moments: bool, thin: int, moment_lanes: int | None = None) -> float:

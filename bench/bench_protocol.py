@@ -36,7 +36,7 @@ DOC = REPO / "docs" / "protocol_bench.md"
 
 
 def _job(n, samples, moments, rng):
-    from thermospu.rtl.config import JobParams, SPUConfig
+    from thermospu.rtl.spec.config import JobParams, SPUConfig
 
     config = SPUConfig(n=n)
     m = rng.normal(size=(n, n))
@@ -67,7 +67,7 @@ def bench_model(sizes, samples, repeats):
     import dataclasses
 
     from thermospu.driver.transports.model import ModelBackend
-    from thermospu.rtl import golden
+    from thermospu.rtl.spec import golden
 
     rows = []
     rng = np.random.default_rng(0)
@@ -107,10 +107,10 @@ def bench_model(sizes, samples, repeats):
 
 def bench_sim(simulators, n, seconds):
     from thermospu.driver.transports import open_backend
-    from thermospu.rtl import golden
-    from thermospu.rtl.config import JobParams
-    from thermospu.rtl.simulate import missing_simulator_reason, verilator_environment
-    from thermospu.rtl.wire import Command
+    from thermospu.rtl.spec import golden
+    from thermospu.rtl.spec.config import JobParams
+    from thermospu.rtl.sim.runner import missing_simulator_reason, verilator_environment
+    from thermospu.rtl.spec.wire import Command
 
     os.environ.update(verilator_environment())
     rows = []

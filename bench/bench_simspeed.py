@@ -38,8 +38,8 @@ def source_revision() -> str:
     def git(*args):
         return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True).stdout
     rev = git("rev-parse", "--short", "HEAD").strip() or "unknown"
-    # rtl/simulate.py is simulation tooling, not gateware.
-    dirty = git("status", "--porcelain", "--", "rtl", ":!rtl/simulate.py").strip()
+    # rtl/sim/runner.py is simulation tooling, not gateware.
+    dirty = git("status", "--porcelain", "--", "rtl", ":!rtl/sim").strip()
     return rev + ("+uncommitted changes" if dirty else "")
 DOC = REPO / "docs" / "simspeed.md"
 
@@ -48,21 +48,21 @@ DEFAULT_POINTS = [(8, 4), (16, 8)]
 
 
 def spu_config(n: int, lanes: int):
-    from thermospu.rtl.config import SPUConfig
+    from thermospu.rtl.spec.config import SPUConfig
 
     return SPUConfig(n=n, lanes=lanes)
 
 
 def cycles_per_step(config) -> int:
-    from thermospu.rtl.core import step_cycles
+    from thermospu.rtl.gateware.core import step_cycles
 
     return step_cycles(config, config.n)
 
 
 def measure_hdl(simulator: str, config, seconds: float, workdir: Path) -> dict:
     """Cycles per second of ``simulator`` ("icarus"/"verilator") on SPUCore(config)."""
-    from thermospu.rtl.core import SPUCore
-    from thermospu.rtl.simulate import (SimulationBuild, ensure_importable, require_simulator,
+    from thermospu.rtl.gateware.core import SPUCore
+    from thermospu.rtl.sim.runner import (SimulationBuild, ensure_importable, require_simulator,
                                         verilog_source)
 
     require_simulator(simulator)
@@ -89,10 +89,10 @@ def measure_amaranth(config, seconds: float) -> dict:
     import numpy as np
     from amaranth.sim import Simulator
 
-    from thermospu.rtl import regmap as rm
-    from thermospu.rtl.config import JobParams
-    from thermospu.rtl.core import SPUCore
-    from thermospu.rtl.golden import cell_seeds
+    from thermospu.rtl.spec import regmap as rm
+    from thermospu.rtl.spec.config import JobParams
+    from thermospu.rtl.gateware.core import SPUCore
+    from thermospu.rtl.spec.golden import cell_seeds
 
     core = SPUCore(config)
     n = config.n
@@ -174,7 +174,7 @@ def main(argv=None) -> int:
                         help="wall time measured per point (default: %(default)s)")
     parser.add_argument("--output", type=Path, default=DOC)
     args = parser.parse_args(argv)
-    from thermospu.rtl.simulate import verilator_environment
+    from thermospu.rtl.sim.runner import verilator_environment
 
     os.environ.update(verilator_environment())
     sims = [s.strip() for s in args.simulators.split(",") if s.strip()]

@@ -25,8 +25,8 @@ import numpy as np
 import threadpoolctl
 
 from thermospu.driver import open as open_device
-from thermospu.rtl.config import JobParams, SPUConfig
-from thermospu.rtl.golden import GoldenSPU
+from thermospu.rtl.spec.config import JobParams, SPUConfig
+from thermospu.rtl.spec.golden import GoldenSPU
 
 
 def throughput_rows(sizes, chains_for, seconds, rounds=5):

@@ -37,8 +37,8 @@ def source_revision() -> str:
     def git(*args):
         return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True).stdout
     rev = git("rev-parse", "--short", "HEAD").strip() or "unknown"
-    # rtl/simulate.py is simulation tooling, not gateware.
-    dirty = git("status", "--porcelain", "--", "rtl", ":!rtl/simulate.py").strip()
+    # rtl/sim/runner.py is simulation tooling, not gateware.
+    dirty = git("status", "--porcelain", "--", "rtl", ":!rtl/sim").strip()
     return rev + ("+uncommitted changes" if dirty else "")
 DOC = REPO / "docs" / "synthesis.md"
 
@@ -98,7 +98,7 @@ def yosys_command() -> list[str]:
 
 
 def core_config(n: int, lanes: int, widths: dict):
-    from thermospu.rtl.config import SPUConfig
+    from thermospu.rtl.spec.config import SPUConfig
 
     return SPUConfig(n=n, lanes=lanes, **widths)
 
@@ -106,7 +106,7 @@ def core_config(n: int, lanes: int, widths: dict):
 def rtlil_of_core(config) -> str:
     from amaranth.back import rtlil
 
-    from thermospu.rtl.core import SPUCore
+    from thermospu.rtl.gateware.core import SPUCore
 
     return rtlil.convert(SPUCore(config), name="spu_core", emit_src=False)
 

@@ -3,7 +3,7 @@
 import dataclasses
 from typing import Callable
 
-from thermospu.rtl.config import SPUConfig
+from thermospu.rtl.spec.config import SPUConfig
 
 __all__ = ["Board", "get_board"]
 

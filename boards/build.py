@@ -115,7 +115,7 @@ def build_board(board, config, clock_hz, baud, build_dir: Path, toolchain="yowas
                 log=print) -> dict:
     """Build ``board`` (a :class:`~thermospu.boards.board.Board`) with SPU ``config``; returns the
     report dictionary (also written to ``build_dir``). Raises RuntimeError if a tool fails."""
-    from thermospu.rtl.core import check_buildable
+    from thermospu.rtl.gateware.core import check_buildable
 
     check_buildable(config)         # names a configuration the gateware cannot build (ValueError)
     env = toolchain_environment(toolchain)
@@ -229,7 +229,7 @@ def program(board, report: dict, log=print) -> int:
 
 
 def run(args) -> int:
-    from thermospu.rtl.config import ConfigError
+    from thermospu.rtl.spec.config import ConfigError
     from .board import get_board
 
     board = get_board(args.board)

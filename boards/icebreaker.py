@@ -18,7 +18,7 @@ than N does (``--n 16 --lanes 2`` is the faster machine that fits; docs/boards.m
 from amaranth import Elaboratable, Module
 from amaranth_boards.icebreaker import ICEBreakerPlatform
 
-from thermospu.rtl.config import SPUConfig
+from thermospu.rtl.spec.config import SPUConfig
 
 from .board import Board
 from .clocking import connect_pins, ice40_pll, ice40_sync_domain

@@ -23,7 +23,7 @@ from amaranth.lib import wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
-from thermospu.rtl.config import SPUConfig
+from thermospu.rtl.spec.config import SPUConfig
 
 from .uart import UARTReceiver, UARTTransmitter, divisor_for
 
@@ -106,12 +106,12 @@ class SPUBoardTop(wiring.Component):
     def cycles_per_step(self) -> int:
         """Clock cycles per Euler step at n_active = N, steady state (no sampling stalls: moments
         off, or thin long enough to hide the second-moment pass); see ``rtl.core.step_cycles``."""
-        from thermospu.rtl.core import step_cycles
+        from thermospu.rtl.gateware.core import step_cycles
         return step_cycles(self.config, self.config.n)
 
     def elaborate(self, platform):
-        from thermospu.rtl.core import SPUCore
-        from thermospu.rtl.protocol_engine import ProtocolEngine
+        from thermospu.rtl.gateware.core import SPUCore
+        from thermospu.rtl.gateware.protocol_engine import ProtocolEngine
 
         m = Module()
         m.submodules.uart_rx = rx = UARTReceiver(self.divisor)

@@ -16,7 +16,7 @@ block RAMs) but its routing does not finish in an hour (docs/boards.md).
 from amaranth import Elaboratable, Module
 from amaranth_boards.ulx3s import ULX3S_85F_Platform
 
-from thermospu.rtl.config import SPUConfig
+from thermospu.rtl.spec.config import SPUConfig
 
 from .board import Board
 from .clocking import connect_pins, ecp5_pll, ecp5_sync_domain

@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from thermospu.rtl.config import K_MAX
+from thermospu.rtl.spec.config import K_MAX
 
 __all__ = ["SpectrumEstimate", "estimate_spectrum", "step_exponent", "StepPlan", "plan_steps",
            "samples_for_tolerance"]

@@ -34,7 +34,7 @@ import warnings
 
 import numpy as np
 
-from thermospu.rtl.config import G_STD, JobParams, SPUConfig
+from thermospu.rtl.spec.config import G_STD, JobParams, SPUConfig
 
 from . import autorange
 from .errors import (DeviceCapacityError, NonFiniteError, NotPositiveDefiniteError,
@@ -447,7 +447,7 @@ def open(uri: str = "model", *, samples: int = 10_000, range_target: float = 0.7
     samples, range_target, pilot_samples, check_spd, discretization_correction, progress
         See :class:`Device`.
     **config
-        :class:`~thermospu.rtl.config.SPUConfig` fields for emulated devices (n, a_bits, b_bits,
+        :class:`~thermospu.rtl.spec.config.SPUConfig` fields for emulated devices (n, a_bits, b_bits,
         x_bits, out_bits, sigma_bits, max_samples_log2, lanes).
     """
     backend = open_backend(uri, **config)

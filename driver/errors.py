@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from thermospu.rtl.config import ConfigError
+from thermospu.rtl.spec.config import ConfigError
 
 __all__ = [
     "SPUError", "ConfigError", "InvalidInputError", "NonFiniteError", "ShapeError",

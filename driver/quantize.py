@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from thermospu.rtl.config import SPUConfig
+from thermospu.rtl.spec.config import SPUConfig
 
 __all__ = ["QuantizedMatrix", "quantize_matrix", "QuantizedVectors", "quantize_vectors"]
 

@@ -25,7 +25,7 @@ import zlib
 
 import pytest
 
-from thermospu.rtl.simulate import ensure_importable
+from thermospu.rtl.sim.runner import ensure_importable
 
 # The cocotb test package (cocotb_spu) is imported by name, here and in the simulators.
 ensure_importable(os.path.dirname(os.path.abspath(__file__)))

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from amaranth.sim import Simulator
 
-from thermospu.driver.transports.emulator import EmulatedDevice
-from thermospu.rtl import wire
-from thermospu.rtl.protocol_engine import StreamSPU
+from thermospu.rtl.spec.emulator import EmulatedDevice
+from thermospu.rtl.spec import wire
+from thermospu.rtl.gateware.protocol_engine import StreamSPU
 
 #: Idle timeout of the engine under test (cycles): short, so that truncated frames are cheap.
 IDLE_TIMEOUT = 64

@@ -10,8 +10,8 @@ import re
 import numpy as np
 from amaranth.sim import Simulator
 
-from thermospu.rtl import regmap as rm
-from thermospu.rtl.golden import JobResult, cell_seeds
+from thermospu.rtl.spec import regmap as rm
+from thermospu.rtl.spec.golden import JobResult, cell_seeds
 
 MASK64 = (1 << 64) - 1
 ROOT = pathlib.Path(__file__).resolve().parent.parent

@@ -89,14 +89,14 @@ def test_build_failure_names_the_resources_that_overflow(tmp_path):
     (["--n", "5000"], "out of range"),
 ])
 def test_build_command_refuses_bad_parameters_before_building(arguments, message, capsys):
-    from thermospu.driver.cli import main
+    from thermospu.host_kfac.cli import main
 
     assert main(["build", "--board", "ulx3s", *arguments]) == 3
     assert message in capsys.readouterr().err
 
 
 def test_build_command_refuses_unreachable_clock(capsys):
-    from thermospu.driver.cli import main
+    from thermospu.host_kfac.cli import main
 
     need_yowasp()
     assert main(["build", "--board", "icebreaker", "--clock-mhz", "500"]) == 3

@@ -38,7 +38,7 @@ def test_pll_refuses_unreachable_clock():
 
 @pytest.mark.parametrize("name", ["icebreaker", "ulx3s"])
 def test_board_defaults_are_buildable(name):
-    from thermospu.rtl.core import check_buildable
+    from thermospu.rtl.gateware.core import check_buildable
 
     board = get_board(name)
     check_buildable(board.config)

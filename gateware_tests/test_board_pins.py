@@ -30,14 +30,14 @@ COCOTB_DIR = Path(__file__).parent / "cocotb_board"
 
 
 def small_config():
-    from thermospu.rtl.config import SPUConfig
+    from thermospu.rtl.spec.config import SPUConfig
     return SPUConfig(n=4, lanes=2, a_bits=8, b_bits=10, x_bits=12, out_bits=8, sigma_bits=6,
                      max_samples_log2=10)
 
 
 def board_simulation():
     from thermospu.boards.top import SPUBoardTop
-    from thermospu.rtl.simulate import SimulationBuild, ensure_importable, verilog_source
+    from thermospu.rtl.sim.runner import SimulationBuild, ensure_importable, verilog_source
 
     need_simulator("icarus")
     top = SPUBoardTop(small_config(), CLOCK_HZ, BAUD, board=BOARD_NAME)
@@ -59,8 +59,8 @@ def test_uart_pins():
 
 def test_serial_transport_through_pty_matches_golden(tmp_path):
     import thermospu.driver as driver
-    from thermospu.rtl import golden
-    from thermospu.rtl.config import JobParams
+    from thermospu.rtl.spec import golden
+    from thermospu.rtl.spec.config import JobParams
 
     build, env = board_simulation()
     build.build()

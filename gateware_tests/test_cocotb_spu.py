@@ -16,8 +16,8 @@ import pytest
 
 from cocotb_spu.jobs import random_config
 from cocotb_spu.options import long_run, need_simulator
-from thermospu.rtl.config import SPUConfig
-from thermospu.rtl.simulate import (SIMULATORS, SimulationBuild, SimulationFailedError,
+from thermospu.rtl.spec.config import SPUConfig
+from thermospu.rtl.sim.runner import (SIMULATORS, SimulationBuild, SimulationFailedError,
                                     verilog_source)
 
 TOPLEVEL = "spu_core"
@@ -39,7 +39,7 @@ DIRECTED_CASES = ["saturation_both_rails", "zero_matrix", "identity", "back_to_b
 def core_build(config: SPUConfig, simulator: str) -> SimulationBuild:
     """SPUCore(config) as Verilog, compiled for ``simulator`` (cached across runs)."""
     need_simulator(simulator)
-    from thermospu.rtl.core import SPUCore
+    from thermospu.rtl.gateware.core import SPUCore
 
     label = (f"spu-n{config.n}-p{config.lanes}-a{config.a_bits}b{config.b_bits}"
              f"x{config.x_bits}y{config.out_bits}s{config.sigma_bits}m{config.max_samples_log2}")

@@ -1,4 +1,4 @@
-"""The gateware protocol engine (rtl/protocol_engine.py) on the SPU core, Amaranth simulator:
+"""The gateware protocol engine (rtl/gateware/protocol_engine.py) on the SPU core, Amaranth simulator:
 answers identical to the emulated device's, CRC identical to the host's, jobs identical to the
 golden model's, and a fuzz of >= 500 random and mutated frames."""
 
@@ -11,16 +11,16 @@ import numpy as np
 import pytest
 from protocol_harness import EngineSession, Oracle, make_dut, simulate
 
-from thermospu.rtl import golden, wire
-from thermospu.rtl.config import JobParams, SPUConfig
-from thermospu.rtl.wire import Command, JobState, Status
+from thermospu.rtl.spec import golden, wire
+from thermospu.rtl.spec.config import JobParams, SPUConfig
+from thermospu.rtl.spec.wire import Command, JobState, Status
 
 CONFIG = SPUConfig(n=4, lanes=2, a_bits=10, b_bits=12, x_bits=18, out_bits=10, max_samples_log2=16)
 CAPACITY = 64
 
 
 def test_parameters_are_validated():
-    from thermospu.rtl.protocol_engine import ProtocolEngine
+    from thermospu.rtl.gateware.protocol_engine import ProtocolEngine
 
     with pytest.raises(ValueError, match="max_request_payload"):
         ProtocolEngine(CONFIG, max_request_payload=10)
@@ -136,7 +136,7 @@ async def _wait_done(ctx, session):
 
 
 def test_fuzz_answers_match_the_emulated_device_frame_for_frame():
-    from thermospu.driver.transports.fuzz import fuzz_chunks
+    from thermospu.rtl.spec.fuzz import fuzz_chunks
 
     dut = make_dut(CONFIG, CAPACITY)
     session = EngineSession(dut)
@@ -171,7 +171,7 @@ def test_fuzz_answers_match_the_emulated_device_frame_for_frame():
 
 
 def test_fuzz_while_a_job_runs_cannot_touch_it():
-    from thermospu.driver.transports.fuzz import fuzz_chunks
+    from thermospu.rtl.spec.fuzz import fuzz_chunks
 
     dut = make_dut(CONFIG, CAPACITY)
     session = EngineSession(dut)

@@ -4,8 +4,8 @@ upper triangle), including memories left dirty by a previous job and back-pressu
 import numpy as np
 import pytest
 
-from thermospu.rtl.accumulators import Y_BUFFERS, SampleAccumulators
-from thermospu.rtl.config import SPUConfig
+from thermospu.rtl.gateware.accumulators import Y_BUFFERS, SampleAccumulators
+from thermospu.rtl.spec.config import SPUConfig
 
 from rtl_helpers import simulate
 

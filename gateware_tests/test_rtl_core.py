@@ -8,10 +8,10 @@ import random
 import numpy as np
 import pytest
 
-from thermospu.rtl import regmap as rm
-from thermospu.rtl.config import JobParams, SPUConfig
-from thermospu.rtl.core import SPUCore
-from thermospu.rtl.golden import run_job
+from thermospu.rtl.spec import regmap as rm
+from thermospu.rtl.spec.config import JobParams, SPUConfig
+from thermospu.rtl.gateware.core import SPUCore
+from thermospu.rtl.spec.golden import run_job
 
 from rtl_helpers import (bus_read, bus_write, load_job, random_problem, read_reg, read_result,
                          run_job_on_core, simulate, to_signed64, wait_done, write_reg)

@@ -2,9 +2,9 @@
 
 import pytest
 
-from thermospu.rtl import regmap as rm
-from thermospu.rtl.config import SPUConfig
-from thermospu.rtl.core import CoreBuildError, SPUCore
+from thermospu.rtl.spec import regmap as rm
+from thermospu.rtl.spec.config import SPUConfig
+from thermospu.rtl.gateware.core import CoreBuildError, SPUCore
 
 from rtl_helpers import bus_read, bus_write, read_reg, simulate, to_signed64, write_reg
 

@@ -10,8 +10,8 @@ import math
 import numpy as np
 import pytest
 
-from thermospu.rtl.config import JobParams, SPUConfig
-from thermospu.rtl.core import SPUCore, moment_pass_cycles, step_cycles
+from thermospu.rtl.spec.config import JobParams, SPUConfig
+from thermospu.rtl.gateware.core import SPUCore, moment_pass_cycles, step_cycles
 
 from rtl_helpers import measure_sample_cycles, random_problem, simulate
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from thermospu.rtl.config import JobParams, SPUConfig
-from thermospu.rtl.integrator import CellIntegrator
+from thermospu.rtl.spec.config import JobParams, SPUConfig
+from thermospu.rtl.gateware.integrator import CellIntegrator
 
 from rtl_helpers import simulate
 
@@ -13,7 +13,7 @@ CONFIG = SPUConfig(n=8, lanes=2, a_bits=8, b_bits=10, x_bits=12, out_bits=8, sig
 
 
 def reference(cfg, params, acc, x_old, b, g):
-    """rtl/golden.py's update of one cell, in Python integers."""
+    """rtl/spec/golden.py's update of one cell, in Python integers."""
     shift = cfg.fa + params.k
     fine = (b << params.b_shift) - acc + ((params.sigma_q * g) << params.sigma_shift)
     x = x_old + ((fine + (1 << (shift - 1))) >> shift)

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from thermospu.rtl.config import SPUConfig
-from thermospu.rtl.mac_engine import MacEngine
+from thermospu.rtl.spec.config import SPUConfig
+from thermospu.rtl.gateware.mac_engine import MacEngine
 
 from rtl_helpers import simulate
 

@@ -2,9 +2,9 @@
 
 import numpy as np
 
-from thermospu.rtl.config import G_STD
-from thermospu.rtl.golden import XorShift128Bank, cell_seeds, gaussian_from_words
-from thermospu.rtl.noise import NoiseStep
+from thermospu.rtl.spec.config import G_STD
+from thermospu.rtl.spec.golden import XorShift128Bank, cell_seeds, gaussian_from_words
+from thermospu.rtl.gateware.noise import NoiseStep
 
 from rtl_helpers import simulate
 

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from thermospu.rtl.config import SPUConfig
-from thermospu.rtl.golden import quantize_output
-from thermospu.rtl.output_quantizer import OutputQuantizer
+from thermospu.rtl.spec.config import SPUConfig
+from thermospu.rtl.spec.golden import quantize_output
+from thermospu.rtl.gateware.output_quantizer import OutputQuantizer
 
 from rtl_helpers import simulate
 

@@ -1,4 +1,4 @@
-"""The simulation flow of thermospu.rtl.simulate: install hints, the Icarus time-zero fix, build
+"""The simulation flow of thermospu.rtl.sim.runner: install hints, the Icarus time-zero fix, build
 caching, failure reporting and waveforms (Icarus only: fast to build)."""
 
 import shutil
@@ -9,7 +9,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import Out
 
 from cocotb_spu.options import need_simulator
-from thermospu.rtl import simulate
+from thermospu.rtl.sim import runner as simulate
 
 
 class RegisterReadMux(wiring.Component):

@@ -1,13 +1,13 @@
 """``verilator --lint-only -Wall`` on SPUCore's generated Verilog passes with the documented
-waiver list (:data:`thermospu.rtl.simulate.VERILATOR_WAIVERS`, docs/verification.md)."""
+waiver list (:data:`thermospu.rtl.sim.runner.VERILATOR_WAIVERS`, docs/verification.md)."""
 
 from __future__ import annotations
 
 import pytest
 
 from cocotb_spu.options import need_simulator
-from thermospu.rtl.config import SPUConfig
-from thermospu.rtl.simulate import verilator_lint, verilog_source
+from thermospu.rtl.spec.config import SPUConfig
+from thermospu.rtl.sim.runner import verilator_lint, verilog_source
 
 #: Machines linted: P = 1 (a zero-width bank index), P < N, P = N, a non-power-of-two N, and
 #: wide words (64-bit second-moment accumulators).
@@ -23,7 +23,7 @@ LINT_CONFIGS = [
 @pytest.mark.parametrize("config", LINT_CONFIGS, ids=lambda c: f"n{c.n}p{c.lanes}")
 def test_verilator_lint_wall(config, tmp_path):
     need_simulator("verilator")
-    from thermospu.rtl.core import SPUCore
+    from thermospu.rtl.gateware.core import SPUCore
 
     found = verilator_lint(verilog_source(SPUCore(config), "spu_core"), "spu_core", tmp_path)
     assert found == [], "verilator -Wall findings beyond the waiver list:\n" + "\n".join(found)

@@ -13,7 +13,7 @@ import importlib
 
 __all__ = ["KFAC", "KFACPreconditioner", "Solver", "DigitalSolver", "ThermodynamicSolver"]
 
-# Imported on first use: the CLI imports sub-modules of this package (costmodel_cli, train_cli)
+# Imported on first use: the CLI (.cli) imports sub-modules of this package
 # to build its parser, and `thermospu --help` must not pay for importing torch.
 _HOMES = {"KFAC": ".optimizer", "KFACPreconditioner": ".preconditioner", "Solver": ".solvers",
           "DigitalSolver": ".solvers", "ThermodynamicSolver": ".solvers"}

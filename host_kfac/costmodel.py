@@ -412,7 +412,7 @@ class AnalogSPU:
 
     @property
     def sum_bits(self) -> int:
-        """Width of a first-moment accumulator (bits), as rtl/config.py's sum_x_bits."""
+        """Width of a first-moment accumulator (bits), as rtl/spec/config.py's sum_x_bits."""
         return self.adc_bits + self.max_samples_log2
 
     def read_moments_s(self, n: int) -> float:

@@ -1,7 +1,9 @@
-"""thermospu gateware and its executable specification.
+"""thermospu's device: its executable specification, its gateware and the simulation tooling.
 
-* :mod:`thermospu.rtl.config` -- :class:`SPUConfig`, the one source of truth for the SPU's
-  parameters and number formats (no Amaranth import, cheap to load).
-* :mod:`thermospu.rtl.golden` -- the bit-exact NumPy golden model of the fixed-point machine.
-* The Amaranth components (``SPUCore`` and its blocks) live in the other modules of this package.
+* :mod:`thermospu.rtl.spec` -- pure Python: :class:`SPUConfig` (parameters, formats, limits), the
+  register map, the wire protocol, the bit-exact golden model and the device emulator.
+* :mod:`thermospu.rtl.gateware` -- the Amaranth components (``SPUCore``, ``StreamSPU``, blocks).
+* :mod:`thermospu.rtl.sim` -- running the gateware in Icarus/Verilator under cocotb.
+
+Layers point one way: spec <- gateware <- sim; nothing here imports the driver or host_kfac.
 """

@@ -1,6 +1,6 @@
 """An independent, deliberately plain re-implementation of the SPU spec (docs/spu.md) for tests.
 
-It shares no code with rtl/golden.py except the seed derivation's published constants: per step it
+It shares no code with rtl/spec/golden.py except the seed derivation's published constants: per step it
 loops over cells with Python integers, so it is slow but obviously right. ``rounding="floor"``
 replaces round-to-nearest by truncation, the error the rounding-bias test shows the spec avoids.
 """

@@ -141,8 +141,8 @@ def test_devices_divide_spu_time():
 def test_fpga_emulation_cycles_per_step_match_the_gateware():
     """The emulation row's cycles per step equal the gateware's own schedule (rtl.core.step_cycles,
     measured in docs/cycles.md): e.g. N=32: 1024, 128, 35 cycles at P = 1, 8, 32."""
-    from thermospu.rtl.config import SPUConfig
-    from thermospu.rtl.core import step_cycles
+    from thermospu.rtl.spec.config import SPUConfig
+    from thermospu.rtl.gateware.core import step_cycles
 
     for cells, lanes in ((32, 1), (32, 8), (32, 32), (8, 8), (4, 2), (16, 4)):
         emu = cm.EmulatedSPU(cells=cells, lanes=lanes, scale_to_width=False)
@@ -162,7 +162,7 @@ def test_fpga_presets_are_the_boards_builds():
     pulls in Amaranth): cells, lanes, widths, sample budget and clock of each default build, and
     the ULX3S CI build (the board's default with N=16, P=4) that docs/boards.md measured."""
     from thermospu.boards.board import get_board
-    from thermospu.rtl.core import step_cycles
+    from thermospu.rtl.gateware.core import step_cycles
 
     ci_config = get_board("ulx3s").config_with(n=16, lanes=4)
     for emu, name, config in ((cm.FPGA_ICE40_EMULATION, "icebreaker", None),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from thermospu.driver.cli import main
+from thermospu.host_kfac.cli import main
 
 
 def test_report_has_tables_and_writes_files(tmp_path, capsys):

@@ -11,13 +11,13 @@ import collections
 
 import numpy as np
 
-from thermospu.driver.transports.emulator import EmulatedDevice
-from thermospu.driver.transports.fuzz import fuzz_chunks
+from thermospu.rtl.spec.emulator import EmulatedDevice
+from thermospu.rtl.spec.fuzz import fuzz_chunks
 from thermospu.driver.transports.links import InProcessLink
 from thermospu.driver.transports.protocol import FramedBackend
-from thermospu.rtl import golden, wire
-from thermospu.rtl.config import JobParams, SPUConfig
-from thermospu.rtl.wire import Status
+from thermospu.rtl.spec import golden, wire
+from thermospu.rtl.spec.config import JobParams, SPUConfig
+from thermospu.rtl.spec.wire import Status
 
 CONFIG = SPUConfig(n=6, lanes=2, a_bits=10, b_bits=12, x_bits=18, out_bits=10, max_samples_log2=16)
 CAPACITY = 128

@@ -1,4 +1,4 @@
-"""The wire protocol (rtl/wire.py) and the emulated device's answers to every kind of frame."""
+"""The wire protocol (rtl/spec/wire.py) and the emulated device's answers to every kind of frame."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from thermospu.driver.transports.emulator import EmulatedDevice
-from thermospu.rtl import wire
-from thermospu.rtl.config import JobParams, SPUConfig
-from thermospu.rtl.wire import Command, JobState, Status
+from thermospu.rtl.spec.emulator import EmulatedDevice
+from thermospu.rtl.spec import wire
+from thermospu.rtl.spec.config import JobParams, SPUConfig
+from thermospu.rtl.spec.wire import Command, JobState, Status
 
 CONFIG = SPUConfig(n=8, lanes=4, a_bits=10, b_bits=12, x_bits=18, out_bits=10)
 
@@ -171,7 +171,7 @@ def test_busy_while_a_job_runs_and_abort_stops_it(session):
 
 
 def test_a_job_through_raw_frames_matches_the_golden_model(session):
-    from thermospu.rtl import golden
+    from thermospu.rtl.spec import golden
 
     s, n = session, 4
     rng = np.random.default_rng(3)

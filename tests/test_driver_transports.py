@@ -16,9 +16,9 @@ import pytest
 from thermospu.driver import errors
 from thermospu.driver.device import Device
 from thermospu.driver.transports import Backend, open_backend
-from thermospu.rtl import golden, wire
-from thermospu.rtl.config import JobParams, SPUConfig
-from thermospu.rtl.wire import Command, JobState
+from thermospu.rtl.spec import golden, wire
+from thermospu.rtl.spec.config import JobParams, SPUConfig
+from thermospu.rtl.spec.wire import Command, JobState
 
 #: Small enough for a simulated core to run a job in well under a second.
 CONFIG = dict(n=4, lanes=2, a_bits=10, b_bits=12, x_bits=18, out_bits=10, max_samples_log2=16)
@@ -34,7 +34,7 @@ def _skip_or_fail(reason: str):
 @pytest.fixture(scope="module", params=TRANSPORTS)
 def uri(request):
     if request.param.startswith("sim:"):
-        from thermospu.rtl.simulate import missing_simulator_reason
+        from thermospu.rtl.sim.runner import missing_simulator_reason
 
         reason = missing_simulator_reason(request.param.split(":")[1])
         if reason:

@@ -13,11 +13,11 @@ import pytest
 
 from thermospu.driver import errors
 from thermospu.driver.transports import open_backend, parse_uri
-from thermospu.driver.transports.emulator import EmulatedDevice
+from thermospu.rtl.spec.emulator import EmulatedDevice
 from thermospu.driver.transports.links import FaultInjectingLink, InProcessLink, Link
 from thermospu.driver.transports.protocol import FramedBackend
-from thermospu.rtl import golden, wire
-from thermospu.rtl.config import ConfigError, JobParams, SPUConfig
+from thermospu.rtl.spec import golden, wire
+from thermospu.rtl.spec.config import ConfigError, JobParams, SPUConfig
 
 CONFIG = SPUConfig(n=6, lanes=2, a_bits=10, b_bits=12, x_bits=18, out_bits=10)
 PARAMS = JobParams(n_active=6, k=3, b_shift=0, sigma_q=200, sigma_shift=2, burn_in=5, samples=40)

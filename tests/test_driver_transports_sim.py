@@ -15,14 +15,14 @@ import numpy as np
 import pytest
 
 from thermospu.driver.transports import open_backend
-from thermospu.rtl import golden
-from thermospu.rtl.config import JobParams, SPUConfig
+from thermospu.rtl.spec import golden
+from thermospu.rtl.spec.config import JobParams, SPUConfig
 
 CONFIG = SPUConfig(n=4, lanes=2, a_bits=10, b_bits=12, x_bits=18, out_bits=10, max_samples_log2=16)
 
 
 def test_a_sim_server_started_by_hand_is_reached_by_address(tmp_path):
-    from thermospu.rtl.simulate import missing_simulator_reason
+    from thermospu.rtl.sim.runner import missing_simulator_reason
 
     reason = missing_simulator_reason("icarus")
     if reason:
@@ -30,7 +30,7 @@ def test_a_sim_server_started_by_hand_is_reached_by_address(tmp_path):
             pytest.fail(f"THERMOSPU_REQUIRE_SIMULATORS=1 but: {reason}")
         pytest.skip(reason)
     port_file = tmp_path / "port"
-    command = [sys.executable, "-m", "thermospu.driver.cli", "sim-server", "--simulator", "icarus",
+    command = [sys.executable, "-m", "thermospu.host_kfac.cli", "sim-server", "--simulator", "icarus",
                "--port-file", str(port_file)]
     for field, value in CONFIG.to_dict().items():
         command += [f"--{field.replace('_', '-')}", str(value)]

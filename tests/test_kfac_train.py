@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from thermospu.host_kfac import train_cli
+from thermospu.host_kfac.cli import train as train_cli
 from thermospu.host_kfac.compare import ComparisonPlan, run_comparison
 from thermospu.host_kfac.data import load_dataset
 from thermospu.host_kfac.models import build_model

@@ -7,8 +7,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from thermospu.rtl.config import G_STD, ConfigError, JobParams, SPUConfig
-from thermospu.rtl.golden import (GoldenSPU, XorShift128Bank, cell_seeds, gaussian_from_words,
+from thermospu.rtl.spec.config import G_STD, ConfigError, JobParams, SPUConfig
+from thermospu.rtl.spec.golden import (GoldenSPU, XorShift128Bank, cell_seeds, gaussian_from_words,
                                   run_job, run_jobs)
 
 from reference_model import run_reference
@@ -217,7 +217,7 @@ def test_formats_agree_with_fxpmath():
     round-to-nearest with saturation wherever the input is not a tie."""
     from fxpmath import Fxp
 
-    from thermospu.rtl.golden import quantize_output
+    from thermospu.rtl.spec.golden import quantize_output
 
     config = SPUConfig(n=4, x_bits=20, out_bits=8, a_bits=12)
     for quantity, (lo, hi) in {"a": (-(1 << config.fa), config.a_max_code),

@@ -12,8 +12,8 @@ from hypothesis import given, settings, strategies as st
 import thermospu.driver as spu
 from thermospu.driver import errors
 from thermospu.driver.quantize import quantize_matrix
-from thermospu.rtl.config import G_STD, JobParams, SPUConfig
-from thermospu.rtl.golden import GoldenSPU
+from thermospu.rtl.spec.config import G_STD, JobParams, SPUConfig
+from thermospu.rtl.spec.golden import GoldenSPU
 
 from reference_model import run_reference
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import urllib.parse
 
-from thermospu.rtl.config import ConfigError, SPUConfig
+from thermospu.rtl.spec.config import ConfigError, SPUConfig
 
 from ..errors import TransportError
 from .base import Backend

@@ -6,8 +6,8 @@ import abc
 
 import numpy as np
 
-from thermospu.rtl.config import JobParams, SPUConfig
-from thermospu.rtl.golden import JobResult
+from thermospu.rtl.spec.config import JobParams, SPUConfig
+from thermospu.rtl.spec.golden import JobResult
 
 
 class Backend(abc.ABC):

@@ -13,7 +13,7 @@ import socket
 import time
 
 from ..errors import TransportError
-from .emulator import EmulatedDevice
+from thermospu.rtl.spec.emulator import EmulatedDevice
 
 __all__ = ["Link", "InProcessLink", "SocketLink", "SerialLink", "FaultInjectingLink"]
 

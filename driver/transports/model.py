@@ -7,9 +7,9 @@ Nothing bypasses the protocol, so this transport exercises the same host code as
 
 from __future__ import annotations
 
-from thermospu.rtl.config import SPUConfig
+from thermospu.rtl.spec.config import SPUConfig
 
-from .emulator import EmulatedDevice
+from thermospu.rtl.spec.emulator import EmulatedDevice
 from .links import InProcessLink
 from .protocol import FramedBackend
 

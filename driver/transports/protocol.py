@@ -16,10 +16,10 @@ import time
 
 import numpy as np
 
-from thermospu.rtl import golden, wire
-from thermospu.rtl.config import JobParams
-from thermospu.rtl.golden import JobResult
-from thermospu.rtl.wire import Command, JobState, Status
+from thermospu.rtl.spec import golden, wire
+from thermospu.rtl.spec.config import JobParams
+from thermospu.rtl.spec.golden import JobResult
+from thermospu.rtl.spec.wire import Command, JobState, Status
 
 from ..errors import (DeviceBusyError, DeviceError, DeviceNotReadyError, DeviceRejectedError,
                       DeviceTimeoutError, ProtocolError, TransportError)
@@ -43,7 +43,7 @@ class ProtocolClient:
 
     Each attempt gets a fresh sequence number; responses with another SEQ (late answers to an
     earlier attempt, or garbage that happens to pass the CRC) are dropped. A missing answer and
-    the link-error statuses (:data:`~thermospu.rtl.wire.LINK_ERRORS`) are retried up to ``retries``
+    the link-error statuses (:data:`~thermospu.rtl.spec.wire.LINK_ERRORS`) are retried up to ``retries``
     times; then :class:`DeviceTimeoutError` or :class:`ProtocolError` names the transport and
     command. Any other error status raises its typed exception at once.
 

@@ -1,9 +1,9 @@
 """The ``"sim:icarus"`` / ``"sim:verilator"`` transports: the gateware in a simulator.
 
-The protocol engine and the SPU core (:class:`~thermospu.rtl.protocol_engine.StreamSPU`) run as
+The protocol engine and the SPU core (:class:`~thermospu.rtl.gateware.protocol_engine.StreamSPU`) run as
 Verilog under cocotb in a child process (``thermospu sim-server``); the cocotb bridge
 (:mod:`.sim_bridge`) connects their byte streams to a loopback TCP socket that this transport
-reaches like any other link. Compiled models are cached (:mod:`thermospu.rtl.simulate`), so only
+reaches like any other link. Compiled models are cached (:mod:`thermospu.rtl.sim.runner`), so only
 the first start of a configuration pays for the build (Verilator: tens of seconds).
 """
 
@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from thermospu.rtl.config import SPUConfig
+from thermospu.rtl.spec.config import SPUConfig
 
 from ..errors import TransportError
 from .links import SocketLink
@@ -41,7 +41,7 @@ class SimBackend(FramedBackend):
               retries: int = 3) -> "SimBackend":
         """Start ``thermospu sim-server`` for ``config`` on ``simulator`` and connect to it; the
         server stops when this backend is closed."""
-        from thermospu.rtl.simulate import SIMULATORS, missing_simulator_reason
+        from thermospu.rtl.sim.runner import SIMULATORS, missing_simulator_reason
 
         if simulator not in SIMULATORS:
             raise TransportError(f"unknown simulator {simulator!r}; known: "
@@ -51,7 +51,7 @@ class SimBackend(FramedBackend):
             raise TransportError(f"sim:{simulator} cannot run: {reason}")
         workdir = Path(tempfile.mkdtemp(prefix=f"thermospu-sim-{simulator}-"))
         port_file = workdir / "port"
-        command = [sys.executable, "-m", "thermospu.driver.cli", "sim-server",
+        command = [sys.executable, "-m", "thermospu.rtl.sim.server",
                    "--simulator", simulator, "--port", "0", "--port-file", str(port_file),
                    "--run-dir", str(workdir / "run")]
         for field, value in config.to_dict().items():

@@ -3,7 +3,7 @@
 Everything goes through the pins with real bit timing: a line driver puts 8N1 characters (or
 deliberately broken ones) on ``uart_rx`` one bit per ``DIVISOR`` clock cycles, and a line monitor
 decodes ``uart_tx`` the way a host UART would, checking every stop bit. Frames are built and
-parsed with the host's own code (:mod:`thermospu.rtl.wire`).
+parsed with the host's own code (:mod:`thermospu.rtl.spec.wire`).
 
 Environment (set by gateware_tests/test_board_pins.py):
 
@@ -23,8 +23,8 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge
 
-from thermospu.rtl import wire
-from thermospu.rtl.wire import Command, Status
+from thermospu.rtl.spec import wire
+from thermospu.rtl.spec.wire import Command, Status
 
 DIVISOR = int(os.environ.get("BOARD_DIVISOR", "8"))
 #: Whole picoseconds (the simulator precision), even as cocotb's Clock needs; only the cycle

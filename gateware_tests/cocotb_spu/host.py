@@ -1,7 +1,7 @@
 """cocotb driver and monitor for SPUCore's host bus, and a host that runs whole jobs on it.
 
 * :class:`HostBusDriver` puts writes and (pipelined) reads on the pins, following the timing of
-  :mod:`thermospu.rtl.hostbus`. All pins are driven and sampled at the falling clock edge, half a
+  :mod:`thermospu.rtl.gateware.hostbus`. All pins are driven and sampled at the falling clock edge, half a
   cycle away from the rising edge the core samples on, so Icarus and Verilator (which order the
   callbacks of one time step differently) see the same thing.
 * :class:`HostBusMonitor` watches the same pins independently of the driver: it records every
@@ -9,7 +9,7 @@
   ``r_stb``, ``r_data`` zero when not acknowledged, no acknowledge without a read).
 * :class:`SPUHost` uses the driver the way a host does (load A, b, seeds and job registers,
   start, wait for ``done``, read back the accumulators and counters) and returns a
-  :class:`~thermospu.rtl.golden.JobResult`, ready for the scoreboard.
+  :class:`~thermospu.rtl.spec.golden.JobResult`, ready for the scoreboard.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ import numpy as np
 from cocotb.simtime import get_sim_time
 from cocotb.triggers import FallingEdge, First, ReadOnly, RisingEdge, Timer, with_timeout
 
-from thermospu.rtl import regmap as rm
-from thermospu.rtl.config import JobParams, SPUConfig
-from thermospu.rtl.golden import JobResult, cell_seeds
+from thermospu.rtl.spec import regmap as rm
+from thermospu.rtl.spec.config import JobParams, SPUConfig
+from thermospu.rtl.spec.golden import JobResult, cell_seeds
 
 __all__ = ["HostBusDriver", "HostBusMonitor", "BusTransaction", "SPUHost", "CLOCK_PERIOD_NS",
            "to_word", "from_word"]
@@ -223,7 +223,7 @@ class HostBusMonitor:
 
 class SPUHost:
     """Runs jobs on an SPUCore through a :class:`HostBusDriver`, as the driver's protocol engine
-    will: every number comes from :mod:`thermospu.rtl.regmap`.
+    will: every number comes from :mod:`thermospu.rtl.spec.regmap`.
 
     Parameters
     ----------

@@ -4,7 +4,7 @@ Pure Python and NumPy (no cocotb): the pytest side draws the machines (one compi
 cocotb side draws the jobs for the machine it runs on, both from integer seeds, so a failing
 job is replayed from the seed printed with it.
 
-A job is a :class:`Job`: the coupling and bias codes plus :class:`~thermospu.rtl.config.JobParams`.
+A job is a :class:`Job`: the coupling and bias codes plus :class:`~thermospu.rtl.spec.config.JobParams`.
 The mix deliberately leaves the comfortable region: besides well-conditioned SPD problems it
 draws full-range random codes, the extreme codes (-2**fa, 2**fa - 1), steps up to h = 1, large
 noise and large b, so that saturation at both rails, the rounding of ties and the widest
@@ -17,7 +17,7 @@ import dataclasses
 
 import numpy as np
 
-from thermospu.rtl.config import K_MAX, JobParams, SPUConfig
+from thermospu.rtl.spec.config import K_MAX, JobParams, SPUConfig
 
 __all__ = ["Job", "random_config", "random_job", "random_spd_codes"]
 

@@ -26,7 +26,7 @@ def need_simulator(simulator: str) -> None:
     the message names the install command."""
     import pytest
 
-    from thermospu.rtl.simulate import missing_simulator_reason
+    from thermospu.rtl.sim.runner import missing_simulator_reason
 
     reason = missing_simulator_reason(simulator)
     if reason is None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from thermospu.rtl.config import SPUConfig
-from thermospu.rtl.golden import JobResult, run_job
+from thermospu.rtl.spec.config import SPUConfig
+from thermospu.rtl.spec.golden import JobResult, run_job
 
 from .jobs import Job
 

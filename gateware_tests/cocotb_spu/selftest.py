@@ -11,7 +11,7 @@ from cocotb.triggers import FallingEdge
 @cocotb.test()
 async def mux_defined_from_time_zero(dut):
     """The combinational read mux is defined although its select never changes (Icarus needs
-    the time-zero trigger of rtl/simulate.py for this)."""
+    the time-zero trigger of rtl/sim/runner.py for this)."""
     Clock(dut.clk, 10, unit="ns").start()
     await FallingEdge(dut.clk)
     assert dut.data.value.is_resolvable, f"data is {dut.data.value}"

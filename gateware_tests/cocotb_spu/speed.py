@@ -19,8 +19,8 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, Timer
 
-from thermospu.rtl import regmap as rm
-from thermospu.rtl.config import JobParams, SPUConfig
+from thermospu.rtl.spec import regmap as rm
+from thermospu.rtl.spec.config import JobParams, SPUConfig
 
 from .host import CLOCK_PERIOD_NS, HostBusDriver, SPUHost
 from .jobs import random_spd_codes

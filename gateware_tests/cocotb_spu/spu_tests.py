@@ -1,5 +1,5 @@
 """cocotb tests of SPUCore's generated Verilog against the golden model (run by
-gateware_tests/test_cocotb_spu.py through :mod:`thermospu.rtl.simulate`).
+gateware_tests/test_cocotb_spu.py through :mod:`thermospu.rtl.sim.runner`).
 
 Parameters arrive in environment variables (the simulator's Python is a separate process):
 
@@ -24,9 +24,9 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge
 
-from thermospu.rtl import regmap as rm
-from thermospu.rtl.config import JobParams, SPUConfig
-from thermospu.rtl.golden import run_job
+from thermospu.rtl.spec import regmap as rm
+from thermospu.rtl.spec.config import JobParams, SPUConfig
+from thermospu.rtl.spec.golden import run_job
 
 from .host import CLOCK_PERIOD_NS, HostBusDriver, HostBusMonitor, SPUHost
 from .jobs import Job, random_job

@@ -49,8 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args) -> int:
     import math
 
-    from .data import load_dataset
-    from .train import TrainConfig, set_threads, train
+    from ..data import load_dataset
+    from ..train import TrainConfig, set_threads, train
 
     set_threads(args.threads)
     data = load_dataset(args.dataset)

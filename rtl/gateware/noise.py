@@ -4,7 +4,7 @@ from amaranth.hdl import Module, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .config import G_MAX
+from ..spec.config import G_MAX
 
 __all__ = ["NoiseStep", "GAUSSIAN_BITS"]
 
@@ -14,8 +14,8 @@ GAUSSIAN_BITS = G_MAX.bit_length() + 1
 
 class NoiseStep(wiring.Component):
     """One step of a cell's xorshift128 generator (Marsaglia 2003) and the spec's Gaussian
-    approximation of its output, exactly as :class:`~thermospu.rtl.golden.XorShift128Bank` and
-    :func:`~thermospu.rtl.golden.gaussian_from_words`. Purely combinational; one ``NoiseStep``
+    approximation of its output, exactly as :class:`~thermospu.rtl.spec.golden.XorShift128Bank` and
+    :func:`~thermospu.rtl.spec.golden.gaussian_from_words`. Purely combinational; one ``NoiseStep``
     serves all cells in turn.
 
     A generator's state (x, y, z, w) is a queue of four 32-bit words: a step computes

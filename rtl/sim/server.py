@@ -38,8 +38,8 @@ def serve(simulator: str, config, *, port: int = 0, port_file: str | None = None
           announce=print) -> None:
     """Build (or reuse) the simulation of ``config`` and serve one TCP connection on ``port``.
     ``announce(text)`` hears the address once the simulator listens."""
-    from thermospu.rtl.protocol_engine import DEFAULT_MAX_REQUEST_PAYLOAD, StreamSPU
-    from thermospu.rtl.simulate import SimulationBuild, verilog_source
+    from thermospu.rtl.gateware.protocol_engine import DEFAULT_MAX_REQUEST_PAYLOAD, StreamSPU
+    from thermospu.rtl.sim.runner import SimulationBuild, verilog_source
 
     # Short enough that a frame the host abandoned is answered promptly (the bridge runs these
     # cycles in one go), long enough never to cut a frame the bridge is delivering.
@@ -67,14 +67,14 @@ def serve(simulator: str, config, *, port: int = 0, port_file: str | None = None
                      f"127.0.0.1:{f.read().strip()} (open 'sim://127.0.0.1:PORT')")
 
     threading.Thread(target=watch, daemon=True).start()
-    build.run("thermospu.driver.transports.sim_bridge", test_dir=run_dir or workdir,
+    build.run("thermospu.rtl.sim.bridge", test_dir=run_dir or workdir,
               extra_env={"THERMOSPU_SIM_PORT": str(port), "THERMOSPU_SIM_PORT_FILE": port_path,
                          "THERMOSPU_SIM_IDLE_TIMEOUT": str(idle_timeout)})
 
 
 def run(args) -> int:
-    from thermospu.rtl.config import ConfigError, SPUConfig
-    from thermospu.rtl.simulate import SimulatorMissingError
+    from thermospu.rtl.spec.config import ConfigError, SPUConfig
+    from thermospu.rtl.sim.runner import SimulatorMissingError
 
     fields = {f: getattr(args, f) for f in SPUConfig.__dataclass_fields__}
     try:
@@ -90,3 +90,15 @@ def run(args) -> int:
         print(f"thermospu sim-server: {e}", file=sys.stderr)
         return 1
     return 0
+
+
+def main(argv=None) -> int:
+    """``python -m thermospu.rtl.sim.server``: the same as ``thermospu sim-server`` (the driver's
+    ``sim:*`` transports start it this way, without the CLI above them)."""
+    parser = argparse.ArgumentParser(prog="thermospu sim-server", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

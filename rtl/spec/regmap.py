@@ -1,6 +1,6 @@
 """The SPU core's host-bus address map: pure Python, importable without Amaranth.
 
-The gateware (:mod:`thermospu.rtl.core`) decodes these addresses and the driver's protocol
+The gateware (:mod:`thermospu.rtl.gateware.core`) decodes these addresses and the driver's protocol
 engine issues them; both take every number from here. ``docs/gateware.md`` is the prose version.
 
 Addresses are 32-bit **word** addresses; every word is 64 bits. ``addr[31:24]`` selects a region,

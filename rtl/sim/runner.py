@@ -6,7 +6,7 @@ transports (``sim:icarus``, ``sim:verilator``) share:
 1. :func:`verilog_source` turns an Amaranth component into Verilog text
    (``amaranth.back.verilog.convert``; the ports are the component's signature);
 2. :class:`SimulationBuild` compiles that text for one simulator in a build directory under
-   :func:`cache_root`, keyed by a label (e.g. the :class:`~thermospu.rtl.config.SPUConfig`), the
+   :func:`cache_root`, keyed by a label (e.g. the :class:`~thermospu.rtl.spec.config.SPUConfig`), the
    simulator, the waveform switch and a hash of the Verilog, so a second run of the same gateware
    reuses the compiled model (Verilator takes tens of seconds to compile a core, Icarus about one);
 3. :meth:`SimulationBuild.run` runs a cocotb test module against it through

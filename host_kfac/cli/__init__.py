@@ -1,5 +1,7 @@
 """The ``thermospu`` command line: one entry point, one sub-command per job.
 
+It sits on top of every layer (spec, gateware, driver, boards, K-FAC) and nothing imports it.
+
 Each sub-command lives next to the code it drives and exposes ``add_arguments(parser)`` and
 ``run(args) -> int``; this module only dispatches. Sub-command modules keep heavy imports
 (torch, amaranth, simulators) inside ``run`` so that ``thermospu --help`` stays fast.
@@ -9,17 +11,16 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import sys
 
 # name -> (module, one-line help). Modules define add_arguments(parser) and run(args).
 SUBCOMMANDS = {
-    "demo": ("thermospu.driver.demo", "solve a linear system and invert a matrix on the SPU, "
+    "demo": ("thermospu.host_kfac.cli.demo", "solve a linear system and invert a matrix on the SPU, "
                                       "printing the error against the exact answer"),
-    "costmodel": ("thermospu.host_kfac.costmodel_cli", "predicted per-step cost of K-FAC, "
+    "costmodel": ("thermospu.host_kfac.cli.costmodel", "predicted per-step cost of K-FAC, "
                   "thermodynamic K-FAC on an SPU and Adam: speedup table, exponents, crossover"),
-    "train": ("thermospu.host_kfac.train_cli", "train a network with SGD, Adam or K-FAC (digital or SPU solver)"),
-    "compare": ("thermospu.host_kfac.compare_cli", "compare SGD, Adam, digital and thermodynamic K-FAC; write a report"),
-    "sim-server": ("thermospu.driver.sim_server", "run the SPU gateware in a simulator (Icarus or "
+    "train": ("thermospu.host_kfac.cli.train", "train a network with SGD, Adam or K-FAC (digital or SPU solver)"),
+    "compare": ("thermospu.host_kfac.cli.compare", "compare SGD, Adam, digital and thermodynamic K-FAC; write a report"),
+    "sim-server": ("thermospu.rtl.sim.server", "run the SPU gateware in a simulator (Icarus or "
                                                   "Verilator), reachable over TCP as sim://HOST:PORT"),
     "build": ("thermospu.boards.build", "build the SPU bitstream for an FPGA board (iCEBreaker, ULX3S) and report resources, Fmax and steps/s"),
 }
@@ -48,6 +49,3 @@ def main(argv=None) -> int:
         return 2
     return importlib.import_module(args._module).run(args)
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -66,7 +66,7 @@ def run(args) -> int:
     if args.device != "model" or args.no_training:
         return 0
     print("\nshort training comparison (thermospu compare --quick): digits, MLP 64-32-10")
-    from thermospu.host_kfac import compare_cli
+    from thermospu.host_kfac.cli import compare as compare_cli
 
     compare_args = argparse.ArgumentParser()
     compare_cli.add_arguments(compare_args)

@@ -7,7 +7,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .bounds import below
-from .config import BURN_IN_BITS, THIN_BITS, SPUConfig
+from ..spec.config import BURN_IN_BITS, THIN_BITS, SPUConfig
 
 __all__ = ["StepSequencer"]
 

@@ -1,7 +1,7 @@
 """Bit-exact NumPy golden model of the SPU: the executable specification.
 
-Given an :class:`~thermospu.rtl.config.SPUConfig`, quantized inputs (``a_q``, ``b_q``) and
-:class:`~thermospu.rtl.config.JobParams`, :func:`run_job` returns exactly the accumulator
+Given an :class:`~thermospu.rtl.spec.config.SPUConfig`, quantized inputs (``a_q``, ``b_q``) and
+:class:`~thermospu.rtl.spec.config.JobParams`, :func:`run_job` returns exactly the accumulator
 contents the gateware produces. ``docs/spu.md`` is the prose version of this file.
 
 One Euler--Maruyama step of cell i (all cells read the same x_q of the previous step)::
@@ -134,7 +134,7 @@ def gaussian_from_words(words: np.ndarray) -> np.ndarray:
     """The spec's Gaussian approximation: sum of the four bytes of a 32-bit word minus 510.
 
     Irwin--Hall of four uniform bytes: integer in [-510, 510], mean 0, variance
-    4 * (256**2 - 1) / 12 = 21845 (std :data:`~thermospu.rtl.config.G_STD` ~ 147.80),
+    4 * (256**2 - 1) / 12 = 21845 (std :data:`~thermospu.rtl.spec.config.G_STD` ~ 147.80),
     excess kurtosis -6/5/4 = -0.3. Returns int64 of the input's shape.
     """
     w = words.astype(np.int64)

@@ -6,7 +6,7 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from .config import SPUConfig
+from ..spec.config import SPUConfig
 
 __all__ = ["MacEngine"]
 

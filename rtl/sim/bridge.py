@@ -1,6 +1,6 @@
 """cocotb test module run inside the simulator: a TCP socket <-> the gateware's byte streams.
 
-Started by :mod:`thermospu.driver.sim_server` (never imported by the host otherwise). The one
+Started by :mod:`thermospu.rtl.sim.server` (never imported by the host otherwise). The one
 cocotb test, :func:`serve`, listens on ``127.0.0.1:$THERMOSPU_SIM_PORT`` (0 picks a free port),
 writes the port it got to ``$THERMOSPU_SIM_PORT_FILE``, accepts one connection and then moves
 bytes: from the socket into ``rx_bytes`` (one per cycle the engine is ready), from ``tx_bytes``

@@ -12,9 +12,9 @@ from __future__ import annotations
 import random
 import struct
 
-from thermospu.rtl import wire
-from thermospu.rtl.config import SPUConfig
-from thermospu.rtl.wire import Command
+from thermospu.rtl.spec import wire
+from thermospu.rtl.spec.config import SPUConfig
+from thermospu.rtl.spec.wire import Command
 
 __all__ = ["fuzz_chunks", "random_request"]
 

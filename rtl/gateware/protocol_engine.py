@@ -1,9 +1,9 @@
 """``ProtocolEngine``: the wire protocol in gateware, byte streams in and out, host bus to the core.
 
-The engine is the device end of :mod:`thermospu.rtl.wire` (docs/protocol.md): it parses request
+The engine is the device end of :mod:`thermospu.rtl.spec.wire` (docs/protocol.md): it parses request
 frames from ``rx_bytes``, checks them in the order the protocol prescribes, turns each command
-into host-bus accesses of :class:`~thermospu.rtl.core.SPUCore` (addresses from
-:mod:`thermospu.rtl.regmap`) and sends exactly one response frame per request on ``tx_bytes``.
+into host-bus accesses of :class:`~thermospu.rtl.gateware.core.SPUCore` (addresses from
+:mod:`thermospu.rtl.spec.regmap`) and sends exactly one response frame per request on ``tx_bytes``.
 
 Why nothing the host sends can corrupt a job or hang the engine:
 
@@ -31,12 +31,12 @@ from amaranth.lib import crc, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from . import regmap as rm
-from . import wire
+from ..spec import regmap as rm
+from ..spec import wire
 from .bounds import below, within
-from .config import K_MAX, JobParams, SPUConfig
+from ..spec.config import K_MAX, JobParams, SPUConfig
 from .hostbus import HostBusSignature
-from .wire import Command, JobState, Status
+from ..spec.wire import Command, JobState, Status
 
 __all__ = ["ProtocolEngine", "StreamSPU", "DEFAULT_MAX_REQUEST_PAYLOAD"]
 

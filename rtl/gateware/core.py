@@ -15,8 +15,8 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from . import regmap as rm
-from .config import SPUConfig
+from ..spec import regmap as rm
+from ..spec.config import SPUConfig
 from .accumulators import SampleAccumulators
 from .bounds import below, within
 from .control import StepSequencer
@@ -88,7 +88,7 @@ class SPUCore(wiring.Component):
     Members
     -------
     bus : In(HostBusSignature())
-        Host bus (target side); address map in :mod:`thermospu.rtl.regmap`.
+        Host bus (target side); address map in :mod:`thermospu.rtl.spec.regmap`.
     busy, done, error : Out(1)
         STATUS bits BUSY, DONE and ERROR as plain outputs (e.g. for LEDs).
     """

@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args) -> int:
     import dataclasses
 
-    from .compare import FULL, QUICK, run_comparison
+    from ..compare import FULL, QUICK, run_comparison
 
     plan = QUICK if args.quick else FULL
     changes = {"dataset": args.dataset, "model": args.model}

@@ -7,7 +7,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .config import SPUConfig
+from ..spec.config import SPUConfig
 
 __all__ = ["SampleAccumulators"]
 

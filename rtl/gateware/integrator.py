@@ -6,7 +6,7 @@ from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .config import K_MAX, JobParams, SPUConfig
+from ..spec.config import K_MAX, JobParams, SPUConfig
 from .noise import GAUSSIAN_BITS
 
 __all__ = ["CellIntegrator"]
@@ -15,7 +15,7 @@ __all__ = ["CellIntegrator"]
 class CellIntegrator(wiring.Component):
     """``x <- clamp(x + ((fine + 2**(S-1)) >> S))`` with
     ``fine = (b << b_shift) - acc + ((sigma_q * g) << sigma_shift)`` and ``S = fa + k``: the
-    golden model's update of one cell (``rtl/golden.py``), bit for bit.
+    golden model's update of one cell (``rtl/spec/golden.py``), bit for bit.
 
     The terms that do not depend on the coupling sum are prepared ahead: a cell's ``b`` and
     ``gaussian`` enter :attr:`PREPARE_LATENCY` cycles before its ``acc`` and ``x_old``; the first

@@ -6,14 +6,14 @@ from amaranth.hdl import Module, Mux, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .config import SPUConfig
+from ..spec.config import SPUConfig
 
 __all__ = ["OutputQuantizer"]
 
 
 class OutputQuantizer(wiring.Component):
     """``y = clamp((x + 2**(d-1)) >> d, -2**fy, 2**fy - 1)`` with ``d = x_bits - out_bits``
-    (``y = x`` when d = 0), as :func:`~thermospu.rtl.golden.quantize_output`. Combinational.
+    (``y = x`` when d = 0), as :func:`~thermospu.rtl.spec.golden.quantize_output`. Combinational.
 
     Parameters
     ----------

@@ -1,14 +1,14 @@
 """The SPU core's host bus: a synchronous single-initiator word bus.
 
 The protocol engine (UART/USB bridge, cocotb driver, CPU) is the initiator; :class:`SPUCore`
-is the target. Addresses and the meaning of every word are in :mod:`thermospu.rtl.regmap`.
+is the target. Addresses and the meaning of every word are in :mod:`thermospu.rtl.spec.regmap`.
 
 Timing (all signals sampled on the rising edge of the core's ``sync`` clock):
 
 * **write**: hold ``addr`` and ``w_data`` and raise ``w_stb`` for one cycle; the write takes
   effect in that cycle. There is no write acknowledge.
 * **read**: hold ``addr`` and raise ``r_stb`` for one cycle; exactly
-  :data:`~thermospu.rtl.regmap.READ_LATENCY` cycles later ``r_ack`` is high for one cycle and
+  :data:`~thermospu.rtl.spec.regmap.READ_LATENCY` cycles later ``r_ack`` is high for one cycle and
   ``r_data`` holds the word. Reads are pipelined: ``r_stb`` may be high in consecutive cycles and
   the acknowledges come back in order, one per cycle.
 * A read and a write may be issued in the same cycle only to different addresses.
@@ -19,7 +19,7 @@ from __future__ import annotations
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .regmap import ADDR_BITS, DATA_BITS
+from ..spec.regmap import ADDR_BITS, DATA_BITS
 
 __all__ = ["HostBusSignature"]
 

@@ -2,7 +2,7 @@
 
 :class:`EmulatedDevice` is what the ``"model"`` transport talks to: it parses request frames
 exactly as the gateware's protocol engine does (same checks, same order, same responses, see
-:mod:`thermospu.rtl.wire`), keeps the same memories (A, b and generator states per chain, job
+:mod:`thermospu.rtl.spec.wire`), keeps the same memories (A, b and generator states per chain, job
 registers) and runs jobs on the bit-exact golden model in a worker thread, so STATUS, BUSY and
 ABORT behave as on hardware. The host cannot tell it from a board except by INFO.
 """
@@ -14,9 +14,9 @@ import threading
 
 import numpy as np
 
-from thermospu.rtl import golden, wire
-from thermospu.rtl.config import JobParams, SPUConfig
-from thermospu.rtl.wire import Command, JobState, Status
+from thermospu.rtl.spec import golden, wire
+from thermospu.rtl.spec.config import JobParams, SPUConfig
+from thermospu.rtl.spec.wire import Command, JobState, Status
 
 __all__ = ["EmulatedDevice", "EMULATOR_VERSION"]
 
