@@ -108,7 +108,7 @@ def _cache_path(cache_dir, cfg: TrainConfig):
     return pathlib.Path(cache_dir) / f"{key[:20]}.json"
 
 
-def run_comparison(plan: ComparisonPlan = FULL, out_dir="docs/report", *, jobs: int | None = None,
+def run_comparison(plan: ComparisonPlan = FULL, out_dir="runs/compare", *, jobs: int | None = None,
                    progress: bool = True, cache_dir=None,
                    command: str = "thermospu.host_kfac.compare.run_comparison") -> dict:
     """Run ``plan`` with ``jobs`` worker processes (default: CPU count), write the report into

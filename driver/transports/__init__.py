@@ -26,8 +26,12 @@ from thermospu.rtl.spec.config import ConfigError, SPUConfig
 from ..errors import TransportError
 from .base import Backend
 
-__all__ = ["Backend", "open_backend", "parse_uri"]
+__all__ = ["Backend", "KNOWN_URIS", "SCHEMES", "open_backend", "parse_uri"]
 
+#: URI schemes, and how their URIs look (for messages).
+SCHEMES = ("model", "sim", "serial", "auto")
+KNOWN_URIS = ("'model', 'model?n=...', 'sim:icarus', 'sim:verilator', 'sim://HOST:PORT', "
+              "'serial:/dev/ttyUSB1?baud=...', 'auto'")
 #: Options every transport accepts besides SPUConfig fields: name -> type.
 LINK_OPTIONS = {"timeout": float, "retries": int}
 #: Options of single transports.
@@ -102,6 +106,4 @@ def open_backend(uri: str = "model", **kwargs) -> Backend:
     if scheme == "auto":
         from .auto import open_auto
         return open_auto(**options, **link_options)
-    raise TransportError(f"unknown device URI {uri!r}; known: 'model', 'model?n=...', "
-                         f"'sim:icarus', 'sim:verilator', 'sim://HOST:PORT', "
-                         f"'serial:/dev/ttyUSB1?baud=...', 'auto'")
+    raise TransportError(f"unknown device URI {uri!r}; known: {KNOWN_URIS}")

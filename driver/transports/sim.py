@@ -27,6 +27,9 @@ __all__ = ["SimBackend", "START_TIMEOUT"]
 
 #: Seconds allowed for building (first time) and starting a simulation.
 START_TIMEOUT = 600.0
+#: Seconds a simulator this transport started waits for it to connect before it exits (a
+#: server left behind by a host that died does not run for ever).
+ACCEPT_TIMEOUT = 120.0
 
 
 class SimBackend(FramedBackend):
@@ -53,7 +56,7 @@ class SimBackend(FramedBackend):
         port_file = workdir / "port"
         command = [sys.executable, "-m", "thermospu.rtl.sim.server",
                    "--simulator", simulator, "--port", "0", "--port-file", str(port_file),
-                   "--run-dir", str(workdir / "run")]
+                   "--run-dir", str(workdir / "run"), "--accept-timeout", str(ACCEPT_TIMEOUT)]
         for field, value in config.to_dict().items():
             command += [f"--{field.replace('_', '-')}", str(value)]
         if max_request_payload is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import sys
 
 # name -> (module, one-line help). Modules define add_arguments(parser) and run(args).
 SUBCOMMANDS = {
@@ -33,19 +34,43 @@ def build_parser() -> argparse.ArgumentParser:
                     "unit (SPU) -- golden model, gateware, driver and thermodynamic K-FAC. "
                     "With no board attached every command runs on the emulated SPU and says so.",
     )
+    parser.add_argument("--debug", action="store_true",
+                        help="show the Python traceback of an error instead of one line")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in SUBCOMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
-        p.set_defaults(_module=module)
+        p.set_defaults(_module=module, _parser=p)
         importlib.import_module(module).add_arguments(p)
     return parser
 
 
 def main(argv=None) -> int:
+    """Run one sub-command. Bad arguments end in a usage line (exit 2); an error the device, the
+    driver or a configuration reports (:class:`~thermospu.driver.errors.SPUError`,
+    :class:`~thermospu.rtl.spec.config.ConfigError`, :class:`OSError`) in one line on stderr
+    (exit 1), with its traceback only under ``--debug``; Ctrl-C in one line (exit 130)."""
+    from thermospu.driver.errors import SPUError
+    from thermospu.rtl.spec.config import ConfigError
+
+    from .args import UsageError
+
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
-    return importlib.import_module(args._module).run(args)
+    try:
+        return importlib.import_module(args._module).run(args)
+    except UsageError as error:
+        args._parser.error(str(error))
+    except (SPUError, ConfigError, OSError) as error:
+        if args.debug:
+            raise
+        print(f"thermospu {args.command}: {type(error).__name__}: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print(f"thermospu {args.command}: interrupted", file=sys.stderr)
+        return 130
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from . import args as types
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true",
@@ -11,21 +13,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "only (about a minute on 2 cores)")
     parser.add_argument("--dataset", choices=("digits", "mnist1d"), default="digits")
     parser.add_argument("--model", choices=("mlp", "cnn"), default="mlp")
-    parser.add_argument("--steps", type=int, default=None, help="steps per run (default: plan's)")
-    parser.add_argument("--seeds", type=int, default=None, help="number of seeds (default: plan's)")
+    parser.add_argument("--steps", type=types.positive_int, default=None, help="steps per run (default: plan's)")
+    parser.add_argument("--seeds", type=types.positive_int, default=None, help="number of seeds (default: plan's)")
     parser.add_argument("--methods", nargs="+", choices=("inverse", "linsolve"), default=None,
                         help="SPU methods at 8/8 bits (default: both; --quick: inverse)")
-    parser.add_argument("--bits", nargs="*", type=int, default=None,
+    parser.add_argument("--bits", nargs="*", type=types.config_field("a_bits"), default=None,
                         help="bit widths of the input/output sweep (default 4 6 8 12 16; give "
                              "none to skip the sweep)")
-    parser.add_argument("--jobs", type=int, default=None,
+    parser.add_argument("--jobs", type=types.positive_int, default=None,
                         help="parallel worker processes (default: CPU count)")
     parser.add_argument("--cache", default=None,
                         help="directory keeping each finished run, so that an interrupted "
                              "comparison resumes (e.g. runs/compare-cache)")
-    parser.add_argument("--out", default=None,
-                        help="report directory (default docs/report, or runs/compare-quick "
-                             "with --quick)")
+    parser.add_argument("--out", type=types.writable_dir, default=None,
+                        help="report directory (default runs/compare, or runs/compare-quick with "
+                             "--quick; the committed report is made with --out docs/report)")
 
 
 def run(args) -> int:
@@ -44,7 +46,7 @@ def run(args) -> int:
     if args.bits is not None:
         changes["bits"] = tuple(args.bits)
     plan = dataclasses.replace(plan, **changes)
-    out = args.out or ("runs/compare-quick" if args.quick else "docs/report")
+    out = args.out or types.writable_dir("runs/compare-quick" if args.quick else "runs/compare")
     summary = run_comparison(plan, out, jobs=args.jobs, cache_dir=args.cache,
                              command=_command_line(args))
     rows = summary["groups"]

@@ -14,17 +14,19 @@ import argparse
 
 import numpy as np
 
+from . import args as types
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--device", default="model",
-                        help="device URI: 'model' (emulated SPU, the default), later 'sim:icarus', "
-                             "'sim:verilator', 'serial:/dev/ttyUSB1', 'auto'")
-    parser.add_argument("--size", type=int, default=16, help="problem size n (default 16)")
-    parser.add_argument("--samples", type=int, default=20_000,
+    parser.add_argument("--device", type=types.device_uri, default="model",
+                        help="device URI: 'model' (emulated SPU, the default), 'sim:icarus', "
+                             "'sim:verilator', 'sim://HOST:PORT', 'serial:/dev/ttyUSB1', 'auto'")
+    parser.add_argument("--size", type=types.config_field("n"), default=16, help="problem size n (default 16)")
+    parser.add_argument("--samples", type=types.samples, default=20_000,
                         help="samples per estimate (default 20000)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the problem and of the SPU")
-    parser.add_argument("--a-bits", type=int, default=16, help="input (DAC) bits of A")
-    parser.add_argument("--out-bits", type=int, default=16, help="output (ADC) bits")
+    parser.add_argument("--seed", type=types.seed, default=0, help="seed of the problem and of the SPU")
+    parser.add_argument("--a-bits", type=types.config_field("a_bits"), default=16, help="input (DAC) bits of A")
+    parser.add_argument("--out-bits", type=types.config_field("out_bits"), default=16, help="output (ADC) bits")
     parser.add_argument("--no-training", action="store_true",
                         help="skip the short K-FAC training comparison (step 2)")
 

@@ -17,13 +17,27 @@ import threading
 import time
 
 
+def tcp_port(text: str) -> int:
+    """A TCP port number, 0 (any free port) to 65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port {port} is outside 0..65535")
+    return port
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--simulator", choices=["icarus", "verilator"], default="icarus",
                         help="HDL simulator (default: icarus)")
-    parser.add_argument("--port", type=int, default=0,
+    parser.add_argument("--port", type=tcp_port, default=0,
                         help="TCP port on 127.0.0.1 (default 0: any free port, printed)")
     parser.add_argument("--port-file", help="also write the port number to this file")
     parser.add_argument("--run-dir", help="simulator working directory (default: a temporary one)")
+    parser.add_argument("--accept-timeout", type=float, default=0.0,
+                        help="seconds to wait for a host to connect; then the server exits with "
+                             "status 3 (default 0: wait for ever)")
     parser.add_argument("--max-request-payload", type=int, default=None,
                         help="protocol engine's request buffer in bytes (default 512)")
     for field, default in (("n", 8), ("lanes", None), ("a_bits", 16), ("b_bits", 16),
@@ -35,9 +49,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def serve(simulator: str, config, *, port: int = 0, port_file: str | None = None,
           run_dir: str | None = None, max_request_payload: int | None = None,
-          announce=print) -> None:
+          accept_timeout: float = 0.0, announce=print) -> bool:
     """Build (or reuse) the simulation of ``config`` and serve one TCP connection on ``port``.
-    ``announce(text)`` hears the address once the simulator listens."""
+    ``announce(text)`` hears the address once the simulator listens. Returns False when no host
+    connected within ``accept_timeout`` seconds (0: wait for ever)."""
     from thermospu.rtl.gateware.protocol_engine import DEFAULT_MAX_REQUEST_PAYLOAD, StreamSPU
     from thermospu.rtl.sim.runner import SimulationBuild, verilog_source
 
@@ -67,9 +82,13 @@ def serve(simulator: str, config, *, port: int = 0, port_file: str | None = None
                      f"127.0.0.1:{f.read().strip()} (open 'sim://127.0.0.1:PORT')")
 
     threading.Thread(target=watch, daemon=True).start()
+    connected_path = port_path + ".connected"
     build.run("thermospu.rtl.sim.bridge", test_dir=run_dir or workdir,
               extra_env={"THERMOSPU_SIM_PORT": str(port), "THERMOSPU_SIM_PORT_FILE": port_path,
+                         "THERMOSPU_SIM_CONNECTED_FILE": connected_path,
+                         "THERMOSPU_SIM_ACCEPT_TIMEOUT": str(accept_timeout),
                          "THERMOSPU_SIM_IDLE_TIMEOUT": str(idle_timeout)})
+    return os.path.exists(connected_path)
 
 
 def run(args) -> int:
@@ -82,13 +101,22 @@ def run(args) -> int:
     except ConfigError as e:
         print(f"thermospu sim-server: {e}", file=sys.stderr)
         return 2
+    if not args.accept_timeout >= 0:
+        print(f"thermospu sim-server: --accept-timeout {args.accept_timeout} must be >= 0",
+              file=sys.stderr)
+        return 2
     try:
-        serve(args.simulator, config, port=args.port, port_file=args.port_file,
-              run_dir=args.run_dir, max_request_payload=args.max_request_payload,
-              announce=lambda text: print(text, flush=True))
+        connected = serve(args.simulator, config, port=args.port, port_file=args.port_file,
+                          run_dir=args.run_dir, max_request_payload=args.max_request_payload,
+                          accept_timeout=args.accept_timeout,
+                          announce=lambda text: print(text, flush=True))
     except SimulatorMissingError as e:
         print(f"thermospu sim-server: {e}", file=sys.stderr)
         return 1
+    if not connected:
+        print(f"thermospu sim-server: no host connected within {args.accept_timeout:g} s; exiting",
+              file=sys.stderr)
+        return 3
     return 0
 
 
