@@ -13,6 +13,7 @@ The design is the iCEBreaker's clocking (24 MHz, 3 Mbaud: 8 clock cycles per bit
 small SPU (N=4) so that the simulation stays short.
 """
 
+import contextlib
 import os
 import threading
 import time
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from cocotb_spu.options import need_simulator
 
@@ -113,3 +115,61 @@ def test_serial_transport_through_pty_matches_golden(tmp_path):
         done_file.write_text("done")
         simulator.join(timeout=120)
     assert not failure, failure[0]
+
+
+@contextlib.contextmanager
+def pty_board(tmp_path, config):
+    """A simulated board of ``config`` behind a pseudo-terminal; yields its ``serial:`` URI."""
+    from thermospu.boards.top import SPUBoardTop
+    from thermospu.rtl.sim.runner import SimulationBuild, ensure_importable, verilog_source
+
+    need_simulator("icarus")
+    top = SPUBoardTop(config, CLOCK_HZ, BAUD, board=BOARD_NAME)
+    build = SimulationBuild(verilog_source(top, name="board_top"), "board_top", "icarus",
+                            label=f"board-top-n{config.n}")
+    ensure_importable(COCOTB_DIR)
+    pty_file, done_file = tmp_path / "pty", tmp_path / "done"
+    env = {"BOARD_DIVISOR": str(top.divisor), "BOARD_CLOCK_HZ": str(CLOCK_HZ),
+           "BOARD_NAME": BOARD_NAME, "BOARD_PTY_FILE": str(pty_file),
+           "BOARD_DONE_FILE": str(done_file)}
+    build.build()
+    failure = []
+
+    def simulate():
+        try:
+            build.run("board_pins", testcase="pty_bridge", extra_env=env,
+                      test_dir=tmp_path / "sim")
+        except BaseException as error:      # SystemExit from the runner included
+            failure.append(error)
+
+    simulator = threading.Thread(target=simulate, daemon=True)
+    simulator.start()
+    try:
+        deadline = time.monotonic() + 120
+        while not pty_file.exists():
+            assert simulator.is_alive(), f"simulator stopped before opening the pty: {failure}"
+            assert time.monotonic() < deadline, "simulator did not open the pty"
+            time.sleep(0.05)
+        yield f"serial:{pty_file.read_text()}?baud={BAUD}&timeout=60"
+    finally:
+        done_file.write_text("done")
+        simulator.join(timeout=120)
+    assert not failure, failure[0]
+
+
+def test_kfac_training_over_the_serial_transport_equals_the_model(tmp_path):
+    """`thermospu train --solver spu --device serial:...`'s path: the board's configuration comes
+    from its INFO (the run asks only for enough cells), and two K-FAC steps on a board give the
+    same weights, bit for bit, as on the emulated SPU of the same configuration (one step: two
+    factor inverses through a UART simulated bit by bit)."""
+    from thermospu.rtl.spec.config import SPUConfig
+    from kfac_devices import kfac_weights_after
+
+    config = SPUConfig(n=4, lanes=2, a_bits=8, b_bits=8, x_bits=12, out_bits=8, sigma_bits=6,
+                       max_samples_log2=10)
+    with pty_board(tmp_path, config) as uri:
+        on_board = kfac_weights_after(uri, in_bits=None, out_bits=None, steps=1)
+    model_uri = "model?" + "&".join(f"{k}={v}" for k, v in config.to_dict().items())
+    on_model = kfac_weights_after(model_uri, in_bits=8, out_bits=8, steps=1)
+    for board_weight, model_weight in zip(on_board, on_model):
+        assert torch.equal(board_weight, model_weight)

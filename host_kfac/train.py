@@ -17,6 +17,8 @@ import time
 import torch
 import torch.nn.functional as F
 
+from thermospu.driver.transports import emulates, parse_uri
+
 from .data import load_dataset
 from .models import build_model
 from .optimizer import KFAC
@@ -27,6 +29,8 @@ __all__ = ["TrainConfig", "train", "make_optimizer", "make_solver", "measure_ste
 
 #: Learning rates used when none is given (tuned on digits/MLP, see docs/kfac.md).
 DEFAULT_LR = {"sgd": 0.1, "adam": 3e-3, "kfac": 0.1}
+#: DAC and ADC bits of an emulated SPU when a run does not give them (a board has its own).
+EMULATED_BITS = 8
 
 
 def set_threads(threads: int | None = None) -> None:
@@ -57,10 +61,13 @@ class TrainConfig:
         Device URI of the SPU solver (``"model"``: the emulated SPU).
     method : str
         SPU method: ``"inverse"`` (Method 1) or ``"linsolve"`` (Method 2).
-    in_bits, out_bits : int
-        The SPU's input DAC width (coupling matrix and right-hand sides) and ADC width.
+    in_bits, out_bits : int or None
+        The SPU's input DAC width (coupling matrix and right-hand sides) and ADC width; None =
+        8 on an emulated SPU (``model``, ``sim:*``), the device's own on a board or sim-server
+        (where a given width must equal the device's).
     spu_n : int or None
-        Cells of the emulated SPU; None = the largest factor of the model.
+        Cells of the emulated SPU (on a board: the least it must have); None = the largest
+        factor of the model.
     samples : int or None
         Samples per SPU job; None = the device default (or ``tol``).
     tol : float or None
@@ -85,8 +92,8 @@ class TrainConfig:
     solver: str = "digital"
     device: str = "model"
     method: str = "inverse"
-    in_bits: int = 8
-    out_bits: int = 8
+    in_bits: int | None = None
+    out_bits: int | None = None
     spu_n: int | None = None
     samples: int | None = 2000
     tol: float | None = None
@@ -123,17 +130,28 @@ class TrainConfig:
         if self.solver == "digital":
             return "K-FAC digital"
         method = "M1 inverse" if self.method == "inverse" else "M2 linsolve"
-        return f"K-FAC SPU {method} in{self.in_bits}/out{self.out_bits}"
+        unset = EMULATED_BITS if emulates(self.device) else "dev"
+        return f"K-FAC SPU {method} in{self.in_bits or unset}/out{self.out_bits or unset}"
 
 
 def make_solver(cfg: TrainConfig, layer_sizes: list[int]):
-    """The K-FAC solver of a run; the SPU is opened with the run's bit widths."""
+    """The K-FAC solver of a run. An emulated SPU is built with the run's cells and bit widths;
+    a board or sim-server is checked against them (see :func:`thermospu.driver.open`)."""
     if cfg.solver == "digital":
         return DigitalSolver("cholesky")
     import thermospu.driver as driver
-    n = cfg.spu_n or max(layer_sizes)
-    device = driver.open(cfg.device, n=n, a_bits=cfg.in_bits, b_bits=cfg.in_bits,
-                         out_bits=cfg.out_bits)
+    emulated = emulates(cfg.device)
+    named = parse_uri(cfg.device)[2]          # fields the URI sets itself are kept
+
+    def default(field, value):
+        return None if field in named or not emulated else value
+
+    # An emulated SPU is built to hold every factor; a board must, unless factors are split.
+    whole = (emulated or not cfg.split_blocks) and "n" not in named
+    device = driver.open(cfg.device, n=cfg.spu_n or (max(layer_sizes) if whole else None),
+                         a_bits=cfg.in_bits or default("a_bits", EMULATED_BITS),
+                         b_bits=cfg.in_bits or default("b_bits", EMULATED_BITS),
+                         out_bits=cfg.out_bits or default("out_bits", EMULATED_BITS))
     return ThermodynamicSolver(device, cfg.method, samples=cfg.samples, tol=cfg.tol,
                                split_blocks=cfg.split_blocks, seed=cfg.seed)
 

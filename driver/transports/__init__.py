@@ -12,9 +12,12 @@ URI                             what answers
 ==============================  ===============================================================
 
 Emulating transports (``model``, ``sim:*``) take the machine as :class:`SPUConfig` fields in
-keyword arguments or URI options; a board reports its own configuration. Every transport also
-takes ``timeout`` (seconds per request) and ``retries`` (extra attempts on a lost or corrupted
-frame).
+keyword arguments or URI options. A device that reports its own configuration (``serial:``,
+``sim://``, and whatever ``auto`` finds) takes the same fields as *requirements*, checked against
+its INFO answer: ``n`` is the least number of cells needed, every other field must equal the
+device's; a device that cannot honour them is closed and a :class:`ConfigError` says which field
+differs. Every transport also takes ``timeout`` (seconds per request) and ``retries`` (extra
+attempts on a lost or corrupted frame).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from thermospu.rtl.spec.config import ConfigError, SPUConfig
 from ..errors import TransportError
 from .base import Backend
 
-__all__ = ["Backend", "KNOWN_URIS", "SCHEMES", "open_backend", "parse_uri"]
+__all__ = ["Backend", "KNOWN_URIS", "SCHEMES", "emulates", "open_backend", "parse_uri"]
 
 #: URI schemes, and how their URIs look (for messages).
 SCHEMES = ("model", "sim", "serial", "auto")
@@ -67,6 +70,14 @@ def _typed(options: dict, allowed: dict, uri: str) -> dict:
     return out
 
 
+def emulates(uri: str) -> bool:
+    """True for the URIs whose machine is built from the SPUConfig fields given to
+    :func:`open_backend` (``model``, ``sim:icarus``, ``sim:verilator``); False for devices that
+    report their own (``serial:``, ``sim://``) and for ``auto``, which may find either."""
+    scheme, target, _ = parse_uri(uri)
+    return scheme == "model" or (scheme == "sim" and not target.startswith("//"))
+
+
 def open_backend(uri: str = "model", **kwargs) -> Backend:
     """Open the transport named by ``uri``.
 
@@ -76,12 +87,13 @@ def open_backend(uri: str = "model", **kwargs) -> Backend:
     """
     scheme, target, uri_options = parse_uri(uri)
     config_fields = {name: int for name in SPUConfig.__dataclass_fields__}
-    allowed = {**LINK_OPTIONS, **TRANSPORT_OPTIONS.get(scheme, {})}
-    if scheme in ("model", "sim", "auto") and not target.startswith("//"):
-        allowed.update(config_fields)
+    allowed = {**LINK_OPTIONS, **TRANSPORT_OPTIONS.get(scheme, {}), **config_fields}
     options = _typed(uri_options, allowed, uri)
     options.update(_typed({k: v for k, v in kwargs.items() if v is not None}, allowed, uri))
     link_options = {k: options.pop(k) for k in list(options) if k in LINK_OPTIONS}
+    if scheme == "serial" or (scheme == "sim" and not emulates(uri)):
+        required = {k: options.pop(k) for k in list(options) if k in config_fields}
+        return _checked(_open_reporting(scheme, target, uri, options, link_options), required)
 
     if scheme == "model":
         if target:
@@ -90,20 +102,45 @@ def open_backend(uri: str = "model", **kwargs) -> Backend:
         return ModelBackend(SPUConfig.from_dict(options), name=uri, **link_options)
     if scheme == "sim":
         from .sim import SimBackend
-        if target.startswith("//"):
-            host, _, port = target[2:].rpartition(":")
-            if not host or not port.isdigit():
-                raise TransportError(f"expected sim://HOST:PORT, got {uri!r}")
-            return SimBackend.connect(host, int(port), name=uri, **link_options)
         extra = {k: options.pop(k) for k in list(options) if k in TRANSPORT_OPTIONS["sim"]}
         return SimBackend.start(target, SPUConfig.from_dict(options), name=uri, **extra,
                                 **link_options)
-    if scheme == "serial":
-        if not target:
-            raise TransportError(f"expected serial:PORT, e.g. serial:/dev/ttyUSB1, got {uri!r}")
-        from .serial_port import SerialBackend
-        return SerialBackend(target, name=uri, **options, **link_options)
     if scheme == "auto":
         from .auto import open_auto
         return open_auto(**options, **link_options)
     raise TransportError(f"unknown device URI {uri!r}; known: {KNOWN_URIS}")
+
+
+def _open_reporting(scheme: str, target: str, uri: str, options: dict,
+                    link_options: dict) -> Backend:
+    """Open a device that reports its own configuration (a board, a running sim-server)."""
+    if scheme == "sim":
+        from .sim import SimBackend
+        host, _, port = target[2:].rpartition(":")
+        if not host or not port.isdigit():
+            raise TransportError(f"expected sim://HOST:PORT, got {uri!r}")
+        if options:
+            raise ConfigError(f"{sorted(options)} of {uri!r} are set when `thermospu sim-server` "
+                              f"starts, not when a host connects")
+        return SimBackend.connect(host, int(port), name=uri, **link_options)
+    if not target:
+        raise TransportError(f"expected serial:PORT, e.g. serial:/dev/ttyUSB1, got {uri!r}")
+    from .serial_port import SerialBackend
+    return SerialBackend(target, name=uri, **options, **link_options)
+
+
+def _checked(backend: Backend, required: dict) -> Backend:
+    """``backend`` if its reported configuration meets ``required`` (SPUConfig fields: ``n`` a
+    least number of cells, every other field exact); else it is closed and ConfigError says
+    what differs."""
+    reported = backend.config.to_dict()
+    unmet = [f"{field}={value} (the device has {reported[field]})"
+             for field, value in required.items()
+             if (reported[field] < value if field == "n" else reported[field] != value)]
+    if unmet:
+        backend.close()
+        mine = ", ".join(f"{k}={v}" for k, v in reported.items())
+        raise ConfigError(f"{backend.name} reports {mine}; it cannot give "
+                          f"{', '.join(unmet)}. A board's widths are fixed when it is built "
+                          f"(thermospu build); leave them unset to use the device's own.")
+    return backend

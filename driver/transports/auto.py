@@ -1,7 +1,8 @@
 """The ``"auto"`` transport: an attached board if there is one, else the emulated SPU.
 
 Order: the URI in ``THERMOSPU_DEVICE`` if set; else the first serial port whose USB VID:PID is
-one of :data:`KNOWN_BOARDS` and which answers INFO; else ``model``. The choice is logged
+one of :data:`KNOWN_BOARDS`, which answers INFO and whose configuration meets the requested
+SPUConfig fields; else ``model`` built from those fields. The choice is logged
 (logger ``thermospu.driver``), at INFO level, with the reason.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 
-from ..errors import TransportError
+from ..errors import ConfigError, TransportError
 
 __all__ = ["KNOWN_BOARDS", "ENV_VAR", "open_auto", "candidate_ports"]
 
@@ -55,12 +56,14 @@ def open_auto(**options):
             raise TransportError(f"{ENV_VAR}=auto would open itself; name a device URI")
         log.info("auto: opening %s (from %s)", uri, ENV_VAR)
         return open_backend(uri, **options)
-    board_options = {k: v for k, v in options.items() if k in ("timeout", "retries", "baud")}
     for device, board in candidate_ports():
         try:
-            backend = open_backend(f"serial:{device}", **board_options)
+            backend = open_backend(f"serial:{device}", **options)
         except TransportError as e:
             log.warning("auto: %s looks like %s but did not answer INFO: %s", device, board, e)
+            continue
+        except ConfigError as e:
+            log.warning("auto: the board on %s does not fit this run: %s", device, e)
             continue
         log.info("auto: using the board on %s (%s)", device, board)
         return backend

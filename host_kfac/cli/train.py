@@ -27,10 +27,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "SPU; 'sim:icarus', 'sim://HOST:PORT', 'serial:/dev/ttyUSB1', 'auto')")
     parser.add_argument("--method", choices=("inverse", "linsolve"), default="inverse",
                         help="SPU method: 1 = inverse (covariance), 2 = linsolve (linear systems)")
-    parser.add_argument("--in-bits", type=types.config_field("a_bits"), default=8, help="SPU input (DAC) bits")
-    parser.add_argument("--out-bits", type=types.config_field("out_bits"), default=8, help="SPU output (ADC) bits")
+    parser.add_argument("--in-bits", type=types.config_field("a_bits"), default=None,
+                        help="SPU input (DAC) bits (default: 8 on an emulated SPU, a board's own)")
+    parser.add_argument("--out-bits", type=types.config_field("out_bits"), default=None,
+                        help="SPU output (ADC) bits (default: 8 on an emulated SPU, a board's own)")
     parser.add_argument("--spu-n", type=types.config_field("n"), default=None,
-                        help="cells of the emulated SPU (default: the largest K-FAC factor)")
+                        help="cells of the emulated SPU, or the least a board must have "
+                             "(default: the largest K-FAC factor)")
     accuracy = parser.add_mutually_exclusive_group()
     accuracy.add_argument("--samples", type=types.samples, default=2000, help="samples per SPU job")
     accuracy.add_argument("--tol", type=types.positive_float, default=None,
