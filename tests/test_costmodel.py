@@ -139,8 +139,10 @@ def test_devices_divide_spu_time():
 
 
 def test_fpga_emulation_cycles_per_step_match_the_gateware():
-    """The emulation row's cycles per step equal the gateware's own schedule (rtl.core.step_cycles,
-    measured in docs/cycles.md): e.g. N=32: 1024, 128, 35 cycles at P = 1, 8, 32."""
+    """The emulation row's cycles per step are the gateware's own schedule
+    (rtl.gateware.core.step_cycles, imported by the cost model and measured in docs/cycles.md)
+    for the emulation's cells and lanes: e.g. N=32: 1024, 128, 35 cycles at P = 1, 8, 32; a
+    sample with second moments (moment lanes = lanes) takes no longer than a step."""
     from thermospu.rtl.spec.config import SPUConfig
     from thermospu.rtl.gateware.core import step_cycles
 
@@ -148,6 +150,10 @@ def test_fpga_emulation_cycles_per_step_match_the_gateware():
         emu = cm.EmulatedSPU(cells=cells, lanes=lanes, scale_to_width=False)
         assert emu.cycles_per_step(cells) == step_cycles(SPUConfig(n=cells, lanes=lanes), cells)
     assert cm.EmulatedSPU(cells=32, lanes=32, scale_to_width=False).cycles_per_step(32) == 35
+    for n, lanes in ((1, 1), (2, 1), (2, 2), (5, 2), (64, 8), (1 << 20, 32)):
+        emu = cm.EmulatedSPU(lanes=lanes)
+        assert emu.cycles_per_sample(n, moments=True) == emu.cycles_per_step(n)
+        assert emu.sample_interval_s(n, moments=True) == emu.step_seconds(n)
     ice40 = cm.FPGA_ICE40_EMULATION
     assert ice40.step_seconds(32) == pytest.approx(1024 / 24e6)
     # scaled to a wider problem at the same clock and lanes: cycles ~ n**2 / P
@@ -158,9 +164,9 @@ def test_fpga_emulation_cycles_per_step_match_the_gateware():
 
 
 def test_fpga_presets_are_the_boards_builds():
-    """The FPGA rows restate the boards' Board records (not imported by the cost model: that
-    pulls in Amaranth): cells, lanes, widths, sample budget and clock of each default build, and
-    the ULX3S CI build (the board's default with N=16, P=4) that docs/boards.md measured."""
+    """The FPGA rows are read from the boards' Board records: cells, lanes, widths, sample
+    budget, clock and UART of each default build, and the ULX3S CI build (the board's default
+    with N=16, P=4) that docs/boards.md measured."""
     from thermospu.boards.board import get_board
     from thermospu.rtl.gateware.core import step_cycles
 
