@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from thermospu.driver.transports import emulates, parse_uri
+from thermospu.rtl.spec.config import ConfigError
 
 from .data import load_dataset
 from .models import build_model
@@ -191,6 +192,13 @@ class _Batches:
         self._pos += self.batch_size
         return idx
 
+    def state_dict(self) -> dict:
+        return {"generator": self.generator.get_state(), "order": self._order, "pos": self._pos}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.set_state(state["generator"])
+        self._order, self._pos = state["order"], state["pos"]
+
 
 @torch.no_grad()
 def _evaluate(model, x, y) -> tuple[float, float]:
@@ -200,7 +208,8 @@ def _evaluate(model, x, y) -> tuple[float, float]:
     return float(F.cross_entropy(logits, y)), float((logits.argmax(1) == y).float().mean())
 
 
-def train(cfg: TrainConfig, *, out_dir=None, progress: bool = True, data=None) -> dict:
+def train(cfg: TrainConfig, *, out_dir=None, progress: bool = True, data=None,
+          checkpoint_dir=None, resume: bool = False) -> dict:
     """Run ``cfg``; returns the metrics dict (also written to ``out_dir/metrics.json`` with
     ``loss.png`` and ``accuracy.png`` when ``out_dir`` is given).
 
@@ -208,6 +217,11 @@ def train(cfg: TrainConfig, *, out_dir=None, progress: bool = True, data=None) -
     time, evaluations excluded) and ``spu_steps`` (cumulative Euler steps); per evaluation
     ``eval_steps``, ``test_accuracy``, ``test_loss``; ``final_test_accuracy``,
     ``best_test_accuracy``, ``solver_metrics`` (fallbacks, device jobs ...), ``diverged``.
+
+    With ``checkpoint_dir`` the run is checkpointed after every evaluation
+    (:mod:`.checkpoint`); with ``resume`` it continues from the checkpoint found there (a run
+    of another configuration is refused), and ends as an uninterrupted run would have, bit for
+    bit (wall times apart).
     """
     data = data or load_dataset(cfg.dataset)
     torch.manual_seed(cfg.seed)
@@ -222,13 +236,18 @@ def train(cfg: TrainConfig, *, out_dir=None, progress: bool = True, data=None) -
         metrics["kfac_layers"] = kfac.describe()
         if kfac.solver.name.startswith("spu"):
             metrics["device"] = kfac.solver.device.description
+    run = _Run(model, optimizer, batches, metrics)
+    if checkpoint_dir is not None:
+        checkpoint_dir = pathlib.Path(checkpoint_dir)
+        if resume:
+            run.resume(checkpoint_dir)
 
     bar = None
     if progress:
         from tqdm import tqdm
-        bar = tqdm(total=cfg.steps, desc=cfg.label, unit="step", leave=False)
-    wall = 0.0
-    for step in range(cfg.steps):
+        bar = tqdm(total=cfg.steps, initial=run.step, desc=cfg.label, unit="step", leave=False)
+    wall = run.wall
+    for step in range(run.step, cfg.steps):
         idx = batches.next()
         x, y = data.x_train[idx], data.y_train[idx]
         started = time.perf_counter()
@@ -254,6 +273,8 @@ def train(cfg: TrainConfig, *, out_dir=None, progress: bool = True, data=None) -
             metrics["eval_steps"].append(step + 1)
             metrics["test_accuracy"].append(test_acc)
             metrics["test_loss"].append(test_loss)
+            if checkpoint_dir is not None:
+                run.save(checkpoint_dir, step + 1, wall)
             if bar is not None:
                 bar.set_postfix(loss=f"{loss_value:.3f}", test_acc=f"{test_acc:.3f}")
         if bar is not None:
@@ -268,6 +289,38 @@ def train(cfg: TrainConfig, *, out_dir=None, progress: bool = True, data=None) -
     if out_dir is not None:
         write_run(metrics, pathlib.Path(out_dir))
     return metrics
+
+
+class _Run:
+    """The state of a run that a checkpoint carries, and how to save and restore it."""
+
+    def __init__(self, model, optimizer, batches: _Batches, metrics: dict):
+        self.model, self.optimizer, self.batches, self.metrics = model, optimizer, batches, metrics
+        self.step, self.wall = 0, 0.0
+
+    def save(self, folder: pathlib.Path, step: int, wall: float) -> None:
+        from .checkpoint import save_checkpoint
+        save_checkpoint(folder, {
+            "step": step, "wall": wall, "metrics": self.metrics,
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "batches": self.batches.state_dict(), "torch_rng": torch.get_rng_state()})
+
+    def resume(self, folder: pathlib.Path) -> None:
+        from .checkpoint import CHECKPOINT_NAME, load_checkpoint
+        state = load_checkpoint(folder)
+        if state is None:
+            return                          # nothing saved yet: start from the beginning
+        if state["metrics"]["config"] != self.metrics["config"]:
+            raise ConfigError(f"{folder / CHECKPOINT_NAME} is a checkpoint of another run "
+                             f"({state['metrics']['config']}); resume with the same options or "
+                             f"another --checkpoint folder")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.batches.load_state_dict(state["batches"])
+        torch.set_rng_state(state["torch_rng"])
+        self.metrics.clear()
+        self.metrics.update(state["metrics"])
+        self.step, self.wall = state["step"], state["wall"]
 
 
 def write_run(metrics: dict, out_dir: pathlib.Path) -> None:

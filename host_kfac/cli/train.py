@@ -49,6 +49,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-pi-adjust", action="store_true")
     parser.add_argument("--threads", type=types.positive_int, default=None, help="torch threads (default 1)")
     parser.add_argument("--out", type=types.writable_dir, default=None, help="directory for metrics.json and PNG plots")
+    parser.add_argument("--checkpoint", type=types.writable_dir, default=None, metavar="DIR",
+                        help="save the run's whole state to DIR/checkpoint.pt after every "
+                             "evaluation (atomically)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from the checkpoint in --checkpoint DIR (same options); "
+                             "the run ends as an uninterrupted one would")
     parser.add_argument("--no-progress", action="store_true")
 
 
@@ -64,6 +70,8 @@ def run(args) -> int:
     if args.solver == "spu" and args.optimizer != "kfac":
         raise types.UsageError(f"--solver spu preconditions K-FAC; --optimizer {args.optimizer} "
                                f"has no solver")
+    if args.resume and args.checkpoint is None:
+        raise types.UsageError("--resume continues from a checkpoint: give --checkpoint DIR")
     set_threads(args.threads)
     data = load_dataset(args.dataset)
     steps = args.steps or 300
@@ -78,7 +86,8 @@ def run(args) -> int:
         factor_update_interval=args.factor_update_interval,
         inv_update_interval=args.inv_update_interval, pi_adjust=not args.no_pi_adjust,
         fisher=args.fisher, split_blocks=args.split_blocks)
-    metrics = train(cfg, out_dir=args.out, progress=not args.no_progress, data=data)
+    metrics = train(cfg, out_dir=args.out, progress=not args.no_progress, data=data,
+                    checkpoint_dir=args.checkpoint, resume=args.resume)
     if "kfac_layers" in metrics:
         print(metrics["kfac_layers"])
     if "device" in metrics:
