@@ -44,14 +44,58 @@ WORK_PER_CALL = 1 << 22
 
 @numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
 def _coupling(a, x_mirror, c, acc):
-    """acc[i] = sum_j a[i, j] * x_mirror[c, j]; exact in either dtype (see the module docstring:
-    reassociation is harmless because every partial sum is an exactly representable integer)."""
+    """acc[c, i] = sum_j a[i, j] * x_mirror[c, j]; exact in either dtype (see the module
+    docstring: reassociation is harmless because every partial sum is an exactly representable
+    integer). Four rows at a time share each load of x and keep four sums in flight."""
     n = a.shape[0]
-    for i in range(n):
-        s = a[i, 0] * x_mirror[c, 0]
-        for j in range(1, n):
-            s += a[i, j] * x_mirror[c, j]
-        acc[i] = s
+    x = x_mirror[c]
+    i = 0
+    while i + 4 <= n:
+        s0 = s1 = s2 = s3 = a[i, 0] * 0
+        for j in range(n):
+            xj = x[j]
+            s0 += a[i, j] * xj
+            s1 += a[i + 1, j] * xj
+            s2 += a[i + 2, j] * xj
+            s3 += a[i + 3, j] * xj
+        acc[c, i], acc[c, i + 1], acc[c, i + 2], acc[c, i + 3] = s0, s1, s2, s3
+        i += 4
+    for r in range(i, n):
+        s = a[r, 0] * 0
+        for j in range(n):
+            s += a[r, j] * x[j]
+        acc[c, r] = s
+
+
+@numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+def _coupling_pair(a, x_mirror, c, acc):
+    """:func:`_coupling` of chains c and c + 1 at once: each load of a row of ``a`` serves both
+    chains (eight sums in flight), which is what lets many chains approach the matmul bound."""
+    n = a.shape[0]
+    x, y = x_mirror[c], x_mirror[c + 1]
+    i = 0
+    while i + 4 <= n:
+        s0 = s1 = s2 = s3 = t0 = t1 = t2 = t3 = a[i, 0] * 0
+        for j in range(n):
+            xj, yj = x[j], y[j]
+            a0, a1, a2, a3 = a[i, j], a[i + 1, j], a[i + 2, j], a[i + 3, j]
+            s0 += a0 * xj
+            s1 += a1 * xj
+            s2 += a2 * xj
+            s3 += a3 * xj
+            t0 += a0 * yj
+            t1 += a1 * yj
+            t2 += a2 * yj
+            t3 += a3 * yj
+        acc[c, i], acc[c, i + 1], acc[c, i + 2], acc[c, i + 3] = s0, s1, s2, s3
+        acc[c + 1, i], acc[c + 1, i + 1], acc[c + 1, i + 2], acc[c + 1, i + 3] = t0, t1, t2, t3
+        i += 4
+    for r in range(i, n):
+        s = t = a[r, 0] * 0
+        for j in range(n):
+            s += a[r, j] * x[j]
+            t += a[r, j] * y[j]
+        acc[c, r], acc[c + 1, r] = s, t
 
 
 @numba.njit(cache=True, nogil=True)
@@ -97,25 +141,26 @@ def _advance(a, bias_plus_half, noise_scale, shift, x_lo, x_hi, adc_shift, y_lo,
     after step t when t > burn_in and (t - burn_in) % thin == 0. Updates x, x_mirror (x in a's
     dtype), rng, saturations and the accumulators in place."""
     chains, n = x.shape
-    acc = np.empty(n, dtype=a.dtype)
+    acc = np.empty((chains, n), dtype=a.dtype)
     g = np.empty(n, dtype=np.int64)
     y = np.empty(n, dtype=np.int64)
     for t in range(t_from + 1, t_to + 1):
         sample = t > burn_in and (t - burn_in) % thin == 0
+        for c in range(0, chains - 1, 2):
+            _coupling_pair(a, x_mirror, c, acc)
+        if chains % 2:
+            _coupling(a, x_mirror, chains - 1, acc)
         for c in range(chains):
-            _coupling(a, x_mirror, c, acc)
             _gaussians(rng, c, g)
+            clamped = 0
             for i in range(n):
-                fine = bias_plus_half[c, i] - np.int64(acc[i]) + g[i] * noise_scale
+                fine = bias_plus_half[c, i] - np.int64(acc[c, i]) + g[i] * noise_scale
                 v = x[c, i] + (fine >> shift)
-                if v > x_hi:
-                    v = x_hi
-                    saturations[c] += 1
-                elif v < x_lo:
-                    v = x_lo
-                    saturations[c] += 1
-                x[c, i] = v
-                x_mirror[c, i] = v
+                kept = min(max(v, x_lo), x_hi)
+                clamped += kept != v
+                x[c, i] = kept
+                x_mirror[c, i] = kept
+            saturations[c] += clamped
             if sample:
                 _accumulate(x, c, adc_shift, y_lo, y_hi, y, sum_y, sum_yy)
 
