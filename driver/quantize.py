@@ -139,7 +139,7 @@ def is_positive_definite(codes: np.ndarray) -> bool:
     (a floating-point Cholesky can pass an indefinite matrix near the boundary).
 
     Cost: O(n**3) integer operations on numbers of up to about n * (log2 max|codes| + log2 n)
-    bits; ~0.1 s at n = 64, ~1 s at n = 128.
+    bits; measured 0.2 s at n = 64 and 3.9 s at n = 128 (16-bit codes, shared 2-core machine).
     """
     m = np.array(codes, dtype=object)
     n = m.shape[0]
