@@ -18,7 +18,7 @@ values held in int64 and masked after the left shift. The second-moment accumula
 Cost: per Euler step and chain n**2 multiply-adds (the coupling) and O(n) integer work; per
 sample n(n+1)/2 multiply-adds with moments on. One thread; the GIL is released while it runs, so
 an emulated device answers STATUS meanwhile. The first call on a machine compiles the kernel
-(seconds: 18 s on the loaded shared machine, ``docs/bench_kernel.md``) and caches it next to this file
+(18 s on the loaded shared machine, ``docs/bench_kernel.md``) and caches it next to this file
 (``cache=True``); later processes load it from there (0.3-7 s, likewise).
 """
 
