@@ -5,6 +5,12 @@ after rounding, each diagonal code is raised by the Gershgorin bound of that row
 the matrix the SPU holds is never *less damped* than the input (Loewner order
 ``A_q * 2**-fa >= A / scale``): positive definite whenever the input is, positive semidefinite
 whenever the input is.
+
+:func:`condition_matrix` offers the better scheme (``"equilibrated"``, the default there):
+diagonal (Jacobi) equilibration S = D**-1/2 A D**-1/2, nearest rounding, an exact
+positive-definiteness check of the integer codes and the smallest diagonal shift only when it
+fails; the back-transforms of the mean and the covariance undo D exactly. The conservative
+scheme stays selectable (``"conservative"``) and unchanged.
 """
 
 from __future__ import annotations
@@ -16,7 +22,9 @@ import numpy as np
 
 from thermospu.rtl.spec.config import SPUConfig
 
-__all__ = ["QuantizedMatrix", "quantize_matrix", "QuantizedVectors", "quantize_vectors"]
+__all__ = ["QuantizedMatrix", "quantize_matrix", "QuantizedVectors", "quantize_vectors",
+           "QUANTIZATIONS", "is_positive_definite", "smallest_pd_shift", "quantize_matrix_nearest",
+           "ConditionedMatrix", "condition_matrix"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,3 +121,143 @@ def quantize_vectors(B: np.ndarray, device_peak: float, config: SPUConfig) -> Qu
     codes = np.rint(B / scales[:, None] * 2.0 ** (unit - b_shift))
     codes = np.clip(codes, -config.b_max_code, config.b_max_code).astype(np.int64)
     return QuantizedVectors(codes=codes, scales=scales, b_shift=b_shift)
+
+
+# --- Conditioning: Jacobi equilibration, nearest rounding, exact positive-definiteness --------
+
+#: The quantization schemes :func:`condition_matrix` offers.
+QUANTIZATIONS = ("equilibrated", "conservative")
+
+
+def is_positive_definite(codes: np.ndarray) -> bool:
+    """Exactly whether a symmetric integer matrix is positive definite.
+
+    Fraction-free (Bareiss) elimination in Python integers: after step k the pivot is the
+    leading principal minor of order k + 1, an exact integer, and every division is exact
+    (Bareiss 1968). By Sylvester's criterion the matrix is positive definite iff every leading
+    principal minor is positive. No rounding anywhere, so the answer is a proof, not an estimate
+    (a floating-point Cholesky can pass an indefinite matrix near the boundary).
+
+    Cost: O(n**3) integer operations on numbers of up to about n * (log2 max|codes| + log2 n)
+    bits; measured 0.2 s at n = 64 and 3.9 s at n = 128 (16-bit codes, shared 2-core machine).
+    """
+    m = np.array(codes, dtype=object)
+    n = m.shape[0]
+    previous = 1
+    for k in range(n):
+        pivot = m[k, k]
+        if pivot <= 0:
+            return False
+        if k + 1 < n:
+            rest = m[k + 1:, k + 1:]
+            m[k + 1:, k + 1:] = (pivot * rest - np.multiply.outer(m[k + 1:, k], m[k, k + 1:])) \
+                // previous
+        previous = pivot
+    return True
+
+
+def smallest_pd_shift(codes: np.ndarray) -> int:
+    """The smallest integer s >= 0 with ``codes + s I`` positive definite (exactly, see
+    :func:`is_positive_definite`). A float64 estimate of the smallest eigenvalue only chooses
+    where the exact search starts; positive definiteness is monotone in s."""
+    lam = float(np.linalg.eigvalsh(codes.astype(np.float64))[0])
+    shift = max(0, math.floor(-lam) + 1)
+    eye = np.eye(codes.shape[0], dtype=np.int64)
+    while not is_positive_definite(codes + shift * eye):
+        shift += 1
+    while shift > 0 and is_positive_definite(codes + (shift - 1) * eye):
+        shift -= 1
+    return shift
+
+
+def quantize_matrix_nearest(M: np.ndarray, config: SPUConfig) -> QuantizedMatrix:
+    """Quantize a symmetric matrix by nearest rounding, adding to the diagonal only the smallest
+    integer shift that makes the codes exactly positive definite (none when they already are).
+
+    The scale maps the largest |entry| to the largest code; when the shifted diagonal would
+    overflow the code range, the scale grows and the rounding is redone. ``boost`` holds the
+    shift on every diagonal entry. Cost: O(n**3) for the exact check.
+    """
+    fa, top = config.fa, config.a_max_code
+    peak = float(np.max(np.abs(M)))
+    if peak == 0.0:
+        raise ValueError("the zero matrix has no inverse and no scale")
+    scale = peak / top
+    for _ in range(64):
+        codes = np.rint(M / scale).astype(np.int64)
+        shift = smallest_pd_shift(codes)
+        diag = codes.diagonal() + shift
+        if diag.max() <= top:
+            codes[np.diag_indices_from(codes)] = diag
+            boost = np.full(codes.shape[0], shift, dtype=np.int64)
+            return QuantizedMatrix(codes=codes, scale=scale * 2.0**fa, boost=boost, fa=fa)
+        scale *= max(diag.max() / top, 1.0 + 2.0**-20)
+    raise ValueError("nearest quantization did not converge")  # pragma: no cover
+
+
+@dataclasses.dataclass(frozen=True)
+class ConditionedMatrix:
+    """A matrix prepared for the DAC: ``A = D**1/2 S D**1/2`` and S quantized.
+
+    Attributes
+    ----------
+    quantized : QuantizedMatrix
+        The quantized S: the device holds ``quantized.device_matrix ~ S / quantized.scale``.
+    d_inv_sqrt : ndarray of float64, shape (n,)
+        D**-1/2, D = diag(A) for ``"equilibrated"``, all ones for ``"conservative"``.
+    quantization : str
+        The scheme used (one of :data:`QUANTIZATIONS`).
+
+    A x = b is S y = c with c = D**-1/2 b and x = D**-1/2 y; A**-1 = D**-1/2 S**-1 D**-1/2.
+    These are exact identities; in float64 each back-transform is one multiplication per entry
+    (relative error <= 2**-52 per entry).
+    """
+
+    quantized: QuantizedMatrix
+    d_inv_sqrt: np.ndarray
+    quantization: str
+
+    def scale_rhs(self, b: np.ndarray) -> np.ndarray:
+        """c = D**-1/2 b: the right-hand side(s) of the scaled problem (b shape (n,) or (C, n))."""
+        return np.asarray(b) * self.d_inv_sqrt
+
+    def solution(self, y: np.ndarray) -> np.ndarray:
+        """x = D**-1/2 y: the solution of A x = b from the solution y of S y = c."""
+        return np.asarray(y) * self.d_inv_sqrt
+
+    def inverse(self, s_inv: np.ndarray) -> np.ndarray:
+        """A**-1 = D**-1/2 S**-1 D**-1/2 from an estimate of S**-1 (shape (n, n))."""
+        return self.d_inv_sqrt[:, None] * np.asarray(s_inv) * self.d_inv_sqrt[None, :]
+
+    @property
+    def held_matrix(self) -> np.ndarray:
+        """The matrix the device effectively solves with, in A's units:
+        ``D**1/2 (device_matrix * scale) D**1/2`` (float64)."""
+        q, d = self.quantized, 1.0 / self.d_inv_sqrt
+        return d[:, None] * (q.device_matrix * q.scale) * d[None, :]
+
+
+def condition_matrix(A: np.ndarray, config: SPUConfig,
+                     quantization: str = "equilibrated") -> ConditionedMatrix:
+    """Prepare a symmetric positive definite A for the SPU's DAC.
+
+    ``"equilibrated"`` (default): Jacobi scaling S = D**-1/2 A D**-1/2 (unit diagonal, the
+    condition number of S within a factor n of the best diagonal scaling, van der Sluis 1969),
+    then :func:`quantize_matrix_nearest` (nearest rounding, exactly positive definite, the
+    smallest diagonal shift only if needed). ``"conservative"``: the old scheme,
+    :func:`quantize_matrix` on A itself, bit for bit, with D = I.
+
+    Cost: O(n**2) for the scaling, O(n**3) for the exact positive-definiteness check.
+    """
+    A = np.asarray(A, dtype=np.float64)
+    if quantization == "conservative":
+        return ConditionedMatrix(quantize_matrix(A, config), np.ones(A.shape[0]), quantization)
+    if quantization != "equilibrated":
+        raise ValueError(f"quantization must be one of {QUANTIZATIONS}, got {quantization!r}")
+    diag = A.diagonal()
+    if np.any(diag <= 0):
+        raise ValueError("the matrix has a non-positive diagonal entry, so it is not positive "
+                         "definite and cannot be equilibrated")
+    d_inv_sqrt = 1.0 / np.sqrt(diag)
+    S = d_inv_sqrt[:, None] * A * d_inv_sqrt[None, :]
+    return ConditionedMatrix(quantize_matrix_nearest(S, config), d_inv_sqrt, quantization)

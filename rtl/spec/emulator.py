@@ -14,7 +14,7 @@ import threading
 
 import numpy as np
 
-from thermospu.rtl.spec import golden, wire
+from thermospu.rtl.spec import golden, kernel, wire
 from thermospu.rtl.spec.config import JobParams, SPUConfig
 from thermospu.rtl.spec.wire import Command, JobState, Status
 
@@ -280,9 +280,10 @@ class EmulatedDevice:
             with self._lock:
                 self._job_steps += steps
 
-        # The generator states come from LOAD_SEEDS, not from a 64-bit seed.
-        spu = golden.GoldenSPU(self.config, a, b, params, [0] * b.shape[0],
-                               cell_states=np.asarray(seeds, dtype=np.uint32).reshape(b.shape[0], -1, 4))
+        # The generator states come from LOAD_SEEDS, not from a 64-bit seed. The compiled kernel
+        # runs the golden model's arithmetic bit for bit (tests/test_spec_kernel.py).
+        spu = kernel.FastSPU(self.config, a, b, params, [0] * b.shape[0],
+                             cell_states=np.asarray(seeds, dtype=np.uint32).reshape(b.shape[0], -1, 4))
         try:
             results = spu.run(progress)
         except _Aborted:
