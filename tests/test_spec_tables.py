@@ -204,3 +204,31 @@ def test_frames_are_built_from_the_header_and_crc_layouts():
     assert crc == wire.crc32(frame[1:wire.HEADER_BYTES + header.length])
     (decoded,) = wire.FrameDecoder().feed(frame)
     assert wire.READ_MEAN_REQUEST.unpack(decoded.payload) == (0, 1, 2)
+
+
+def test_docs_protocol_tables_name_the_layouts_fields():
+    """docs/protocol.md's command table and SET_PARAMS line say what the layouts say."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "protocol.md").read_text()
+    bits = {"B": 8, "H": 16, "I": 32, "Q": 64}
+
+    def typed_fields(cell: str) -> list[tuple[str, int]]:
+        return [(name, int(width)) for name, width in re.findall(r"(\w+) u(8|16|32|64)\b", cell)]
+
+    def of(layout) -> list[tuple[str, int]]:
+        return [(name, bits[code]) for name, code in layout.fields]
+
+    rows = {m.group(2): m.group(3, 4) for m in re.finditer(
+        r"^\| (0x0[0-9A-F]) \| (\w+) \| ([^|]*) \| ([^|]*) \|", text, re.MULTILINE)}
+    assert set(rows) == {c.name for c in Command}
+    for command in Command:
+        request, response = rows[command.name]
+        if command != Command.SET_PARAMS:
+            assert typed_fields(request) == of(wire.REQUESTS[command]), command.name
+        if command != Command.INFO:
+            assert typed_fields(response) == of(wire.RESPONSES[command]), command.name
+    line = re.search(r"\*\*SET_PARAMS\*\* payload: `([^`]*)`", text).group(1)
+    assert typed_fields(line) == of(wire.SET_PARAMS)
+    assert f"{wire.SET_PARAMS.size} bytes" in rows["SET_PARAMS"][0]
