@@ -240,7 +240,7 @@ class Device:
                           burn_in=burn_in, samples=n_samples, thin=loaded.plan.thin,
                           moments=moments)
         shift = max(0, math.ceil(math.log2(target / config.sigma_max_code))) if target > 0 else 0
-        shift = min(shift, probe.sigma_shift_max(config))
+        shift = min(shift, config.sigma_shift_max)
         sigma_q = int(min(round(target / 2.0**shift), config.sigma_max_code))
         return dataclasses.replace(probe, sigma_q=max(sigma_q, 1), sigma_shift=shift)
 

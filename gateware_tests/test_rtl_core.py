@@ -29,11 +29,10 @@ def random_case(seed: int):
     cfg = SPUConfig(n=n, lanes=lanes, a_bits=rnd.randint(3, 12), b_bits=rnd.randint(3, 12),
                     x_bits=x_bits, out_bits=rnd.randint(2, x_bits), sigma_bits=rnd.randint(1, 8),
                     max_samples_log2=10)
-    probe = JobParams(1, 0, 0, 0, 0, 0, 1)
     params = JobParams(
         n_active=rnd.randint(1, n), k=rnd.randint(0, 6), b_shift=rnd.randint(0, cfg.b_shift_max),
         sigma_q=rnd.randint(0, cfg.sigma_max_code),
-        sigma_shift=rnd.randint(0, probe.sigma_shift_max(cfg)), burn_in=rnd.randint(0, 12),
+        sigma_shift=rnd.randint(0, cfg.sigma_shift_max), burn_in=rnd.randint(0, 12),
         samples=rnd.randint(1, 12), thin=rnd.randint(1, 3), moments=rnd.random() < 0.7,
         seed=rnd.getrandbits(64)).validate(cfg)
     moment_lanes = rnd.choice([None, *(m for m in (1, 2, 4, 8) if m <= lanes)])

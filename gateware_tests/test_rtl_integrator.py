@@ -58,9 +58,8 @@ def run_cells(cfg, params, cells):
 @pytest.mark.parametrize("k,b_shift,sigma_q,sigma_shift", [(0, 0, 0, 0), (3, 2, 17, 4), (24, 5, 63, 0),
                                                            (1, 0, 63, None)])
 def test_random_cells(k, b_shift, sigma_q, sigma_shift):
-    probe = JobParams(1, 0, 0, 0, 0, 0, 1)
     if sigma_shift is None:
-        sigma_shift = probe.sigma_shift_max(CONFIG)
+        sigma_shift = CONFIG.sigma_shift_max
     params = JobParams(n_active=8, k=k, b_shift=b_shift, sigma_q=sigma_q, sigma_shift=sigma_shift,
                        burn_in=0, samples=1).validate(CONFIG)
     rng = np.random.default_rng(k * 1000 + b_shift)

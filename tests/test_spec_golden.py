@@ -207,8 +207,7 @@ def test_accumulator_widths_hold_the_extreme_sample_sums():
         # and the pre-rounding sum of the integrator: its three terms' bounds
         acc = config.n * (1 << config.fa) * (1 << config.fx)
         bias = config.b_max_code << config.b_shift_max
-        p = JobParams(n_active=1, k=0, b_shift=0, sigma_q=0, sigma_shift=0, burn_in=0, samples=1)
-        noise = (config.sigma_max_code * 510) << p.sigma_shift_max(config)
+        noise = (config.sigma_max_code * 510) << config.sigma_shift_max
         assert acc + bias + noise < (1 << (config.fine_bits - 1))
 
 
@@ -238,6 +237,5 @@ def test_narrow_machine_with_wide_noise_mantissa_still_bounds_the_integrator_sum
     """Found by the gateware's random tests (seed 9141): with sigma_shift_max at 0 the noise term
     alone, < 2**(sigma_bits + 9), must still fit the stated fine_bits."""
     config = SPUConfig(n=2, a_bits=2, b_bits=2, x_bits=4, out_bits=2, sigma_bits=20)
-    p = JobParams(n_active=1, k=0, b_shift=0, sigma_q=0, sigma_shift=0, burn_in=0, samples=1)
-    noise = (config.sigma_max_code * 510) << p.sigma_shift_max(config)
+    noise = (config.sigma_max_code * 510) << config.sigma_shift_max
     assert noise < (1 << (config.fine_bits - 2))

@@ -11,7 +11,6 @@ between the emulated, simulated and physical SPU.
 from __future__ import annotations
 
 import hashlib
-import struct
 import time
 
 import numpy as np
@@ -256,7 +255,7 @@ class FramedBackend(Backend):
         for base, values in runs:
             for start, count in _chunks(len(values), per_frame):
                 row, col = divmod(base + start, big_n)
-                self.client.request(Command.LOAD_A, struct.pack("<HH", row, col)
+                self.client.request(Command.LOAD_A, wire.LOAD_A_REQUEST.pack(row, col)
                                     + wire.pack_signed(values[start:start + count], width))
         self._loaded_a = key
 
@@ -266,11 +265,11 @@ class FramedBackend(Backend):
         cells_per_frame = self._values_per_frame(wire.SEEDS_BYTES_PER_CELL)
         for chain, (b, seed) in enumerate(zip(b_q, seeds)):
             for start, count in _chunks(n, b_per_frame):
-                self.client.request(Command.LOAD_B, struct.pack("<HH", chain, start)
+                self.client.request(Command.LOAD_B, wire.LOAD_B_REQUEST.pack(chain, start)
                                     + wire.pack_signed(b[start:start + count], self.format.b_bytes))
             states = golden.cell_seeds(int(seed), n).astype("<u4")
             for start, count in _chunks(n, cells_per_frame):
-                self.client.request(Command.LOAD_SEEDS, struct.pack("<HH", chain, start)
+                self.client.request(Command.LOAD_SEEDS, wire.LOAD_SEEDS_REQUEST.pack(chain, start)
                                     + states[start:start + count].tobytes())
         self.client.request(Command.SET_PARAMS, wire.encode_params(params, len(seeds)))
         self._start()
@@ -308,9 +307,11 @@ class FramedBackend(Backend):
         per_frame = (wire.MAX_PAYLOAD - 1 - wire.READ_MEAN_HEADER_BYTES) // width
         sum_y, saturations = [], 0
         for start, count in _chunks(n, per_frame):
-            data = self.client.request(Command.READ_MEAN, struct.pack("<HHH", chain, start, count))
-            self._expect_length(Command.READ_MEAN, data, wire.READ_MEAN_HEADER_BYTES + count * width)
-            (saturations,) = struct.unpack_from("<I", data)
+            data = self.client.request(Command.READ_MEAN,
+                                       wire.READ_MEAN_REQUEST.pack(chain, start, count))
+            self._expect_length(Command.READ_MEAN, data,
+                                wire.READ_MEAN_HEADER_BYTES + count * width)
+            saturations = wire.READ_MEAN_RESPONSE.unpack_from(data).saturations
             sum_y.append(wire.unpack_signed(data[wire.READ_MEAN_HEADER_BYTES:], width))
         sum_yy = None
         if params.moments:
@@ -319,7 +320,7 @@ class FramedBackend(Backend):
             parts = []
             for start, count in _chunks(n * (n + 1) // 2, per_frame):
                 data = self.client.request(Command.READ_MOMENTS,
-                                           struct.pack("<HIH", chain, start, count))
+                                           wire.READ_MOMENTS_REQUEST.pack(chain, start, count))
                 self._expect_length(Command.READ_MOMENTS, data, count * width)
                 parts.append(wire.unpack_signed(data, width))
             sum_yy = np.concatenate(parts)
@@ -328,5 +329,5 @@ class FramedBackend(Backend):
 
     def _expect_length(self, command: Command, data: bytes, expected: int) -> None:
         if len(data) != expected:
-            raise ProtocolError(f"{self.name}: {name} returned {len(data)} bytes, "
+            raise ProtocolError(f"{self.name}: {command.name} returned {len(data)} bytes, "
                                 f"expected {expected}", transport=self.name, command=command.name)

@@ -101,8 +101,6 @@ def random_job(rng: np.random.Generator, config: SPUConfig, *, max_steps: int = 
     # Mostly moderate steps; sometimes h = 1 (k = 0) or a tiny step.
     k = int(rng.choice([0, int(rng.integers(1, 7)), int(rng.integers(1, 7)), K_MAX,
                         int(rng.integers(7, K_MAX + 1))]))
-    probe = JobParams(n_active=n, k=k, b_shift=0, sigma_q=0, sigma_shift=0, burn_in=0, samples=1)
-    sigma_shift_max = probe.sigma_shift_max(config)
     sigma_q = 0 if rng.random() < 0.2 else int(rng.integers(0, config.sigma_max_code + 1))
     thin = int(rng.choice([1, 1, 2, 3, 5]))
     samples = int(rng.integers(1, min(config.max_samples, 12, max_steps // thin) + 1))
@@ -112,7 +110,7 @@ def random_job(rng: np.random.Generator, config: SPUConfig, *, max_steps: int = 
         n_active=n, k=k,
         b_shift=int(rng.integers(0, config.b_shift_max + 1)),
         sigma_q=sigma_q,
-        sigma_shift=int(rng.integers(0, sigma_shift_max + 1)),
+        sigma_shift=int(rng.integers(0, config.sigma_shift_max + 1)),
         burn_in=burn_in, samples=samples, thin=thin,
         moments=bool(rng.random() < 0.75),
         seed=int(rng.integers(0, 1 << 63, dtype=np.int64)) * 2 + int(rng.integers(0, 2)),

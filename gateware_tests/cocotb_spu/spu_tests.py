@@ -127,7 +127,7 @@ async def saturation_both_rails(dut):
     # through the multiplier path rather than the bias.
     a = np.full((n, n), -(1 << config.fa))
     job = _job(config, a, np.zeros(n), k=0, b_shift=0, sigma_q=config.sigma_max_code,
-               sigma_shift=JobParams(1, 0, 0, 0, 0, 0, 1).sigma_shift_max(config),
+               sigma_shift=config.sigma_shift_max,
                burn_in=3, samples=6, thin=1, moments=True, seed=2)
     await _run_and_compare(host, board, job, "saturation via A and noise")
     await _finish(host, monitor, board)
@@ -147,7 +147,7 @@ async def zero_matrix(dut):
     assert not got.sum_y.any() and not got.sum_yy.any() and got.saturations == 0
     noisy = dataclasses.replace(quiet, params=dataclasses.replace(
         quiet.params, sigma_q=config.sigma_max_code,
-        sigma_shift=min(2, quiet.params.sigma_shift_max(config))))
+        sigma_shift=min(2, config.sigma_shift_max)))
     await _run_and_compare(host, board, noisy, "zero matrix, noise")
     await _finish(host, monitor, board)
 

@@ -6,7 +6,7 @@ from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ..spec.config import K_MAX, JobParams, SPUConfig
+from ..spec.config import K_MAX, SPUConfig
 from .noise import GAUSSIAN_BITS
 
 __all__ = ["CellIntegrator"]
@@ -68,7 +68,7 @@ class CellIntegrator(wiring.Component):
 
     def __init__(self, config: SPUConfig, tag_bits: int = 0):
         self.config = config
-        sigma_shift_max = JobParams(1, 0, 0, 0, 0, 0, 1).sigma_shift_max(config)
+        sigma_shift_max = config.sigma_shift_max
         # config.fine_bits bounds the coupling and bias terms; when sigma_shift_max clips at 0
         # the noise term alone, |sigma_q * g| < 2**(sigma_bits + 9), can be wider (a spec
         # question, docs/gateware.md), so the sum is made wide enough for both.

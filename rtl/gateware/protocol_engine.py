@@ -34,7 +34,7 @@ from amaranth.lib.wiring import In, Out
 from ..spec import regmap as rm
 from ..spec import wire
 from .bounds import below, within
-from ..spec.config import K_MAX, JobParams, SPUConfig
+from ..spec.config import SPUConfig
 from .hostbus import HostBusSignature
 from ..spec.wire import Command, JobState, Status
 
@@ -48,8 +48,7 @@ DEFAULT_MAX_REQUEST_PAYLOAD = 512
 ARG_BYTES = 8
 
 #: SET_PARAMS fields in payload order: (name, bytes).
-_SET_PARAMS_FIELDS = [(name, {"B": 1, "H": 2, "I": 4, "Q": 8}[fmt])
-                      for name, fmt in wire.SET_PARAMS_LAYOUT]
+_SET_PARAMS_FIELDS = wire.SET_PARAMS.field_bytes
 #: SET_PARAMS field -> the job register it goes to (``chains`` has none: the core has one).
 _PARAM_REGISTERS = {field: reg for reg, field in rm.JOB_REGISTERS.items()}
 
@@ -220,7 +219,6 @@ class ProtocolEngine(wiring.Component):
                     m.d.comb += needs_idle.eq(command in wire.COMMANDS_NEEDING_IDLE)
 
         count_sum = Signal(33)
-        sigma_shift_max = JobParams(1, 0, 0, 0, 0, 0, 1).sigma_shift_max(cfg)
         m.d.comb += argument_ok.eq(1)
         m.d.comb += ready_ok.eq(1)
         with m.Switch(code):
@@ -261,7 +259,7 @@ class ProtocolEngine(wiring.Component):
             with m.Case(Command.INFO):
                 m.d.comb += ok_length.eq(1 + len(self.info_bytes))
             with m.Case(Command.STATUS):
-                m.d.comb += ok_length.eq(1 + 17)
+                m.d.comb += ok_length.eq(1 + wire.STATUS_RESPONSE.size)
             with m.Case(Command.READ_MEAN):
                 m.d.comb += ok_length.eq(1 + wire.READ_MEAN_HEADER_BYTES
                                          + _times(read_mean_count, fmt.sum_y_bytes))
@@ -298,12 +296,7 @@ class ProtocolEngine(wiring.Component):
                 m.d.comb += write_value.eq(word)
 
         # --- SET_PARAMS: two passes over the buffered fields, check all, then write all ----
-        limits = {
-            "n_active": (1, n_cells), "chains": (1, 1), "k": (0, K_MAX),
-            "b_shift": (0, cfg.b_shift_max), "sigma_shift": (0, sigma_shift_max),
-            "moments": (0, 1), "sigma_q": (0, cfg.sigma_max_code), "thin": (1, 0xFFFF),
-            "burn_in": (0, 0xFFFFFFFF), "samples": (1, cfg.max_samples),
-        }
+        limits = wire.set_params_limits(cfg, self.info.max_chains)
         field_index = Signal(range(len(_SET_PARAMS_FIELDS) + 1))
         field_byte = Signal(range(8))
         field_bytes = Signal(range(9))
@@ -450,8 +443,9 @@ class ProtocolEngine(wiring.Component):
             # --- decide --------------------------------------------------------------------
             with m.State("READ_CORE_STATUS"):
                 with m.If(bus.r_ack):
-                    m.d.sync += [core_busy.eq(bus.r_data[0]), core_done.eq(bus.r_data[1]),
-                                 core_aborted.eq(bus.r_data[3])]
+                    m.d.sync += [core_busy.eq((bus.r_data & rm.STATUS_BUSY).any()),
+                                 core_done.eq((bus.r_data & rm.STATUS_DONE).any()),
+                                 core_aborted.eq((bus.r_data & rm.STATUS_ABORTED).any())]
                     m.next = "EVALUATE"
 
             with m.State("EVALUATE"):
@@ -604,7 +598,7 @@ class ProtocolEngine(wiring.Component):
 
             with m.State("STOP_WAIT"):
                 with m.If(bus.r_ack):
-                    with m.If(bus.r_data[0]):
+                    with m.If((bus.r_data & rm.STATUS_BUSY).any()):
                         m.next = "STOP_POLL"
                     with m.Elif(code == Command.RESET):
                         m.d.comb += [request.addr.eq(reg_address(rm.REG_CONTROL)),

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Callable
 
 __all__ = [
     "ConfigError",
@@ -30,7 +31,12 @@ __all__ = [
     "JobParams",
     "G_STD",
     "G_MAX",
-    "DEFAULT_CONFIG",
+    "K_MAX",
+    "BURN_IN_BITS",
+    "THIN_BITS",
+    "JobLimit",
+    "JOB_LIMITS",
+    "job_limits",
 ]
 
 #: Largest magnitude of the per-cell Gaussian approximation g (sum of four bytes minus 510).
@@ -38,10 +44,11 @@ G_MAX = 510
 #: Standard deviation of g: four independent uniform bytes, variance 4 * (256**2 - 1) / 12.
 G_STD = math.sqrt(4 * (256**2 - 1) / 12)
 
-# Limits of job registers (widths of the gateware's job registers; docs/spu.md, "Job registers").
+# Widths of the gateware's job registers that are not derived from the machine (docs/spu.md,
+# "A job"); :data:`JOB_LIMITS` turns them into bounds.
 BURN_IN_BITS = 32
 THIN_BITS = 16
-SIGMA_SHIFT_MAX = 63
+#: Largest step-size exponent k (h = 2**-k).
 K_MAX = 24
 
 
@@ -189,13 +196,20 @@ class SPUConfig:
 
         |acc| <= n * 2**(fa+fx) <= 2**(fa+fx+log2_n) and |b_q << b_shift| <= 2**(b_bits-1+b_shift_max);
         each is < 2**(fine_bits-3), and the noise term is kept < 2**(fine_bits-2) by
-        :meth:`JobParams.sigma_shift_max` (fine_bits >= sigma_bits + 11 so that it can be even at
+        :attr:`sigma_shift_max` (fine_bits >= sigma_bits + 11 so that it can be even at
         sigma_shift 0), so the sum is < 2**(fine_bits-1) and never wraps.
         """
         # The noise term (< 2**(sigma_bits + 9) at sigma_shift 0) must fit below 2**(fine_bits-2)
         # too, which matters for narrow machines with a wide noise mantissa.
         return max(max(self.fa + self.fx + self.log2_n, self.b_bits - 1 + self.b_shift_max) + 3,
                    self.sigma_bits + 11)
+
+    @property
+    def sigma_shift_max(self) -> int:
+        """Largest noise exponent ``sigma_shift``: the noise term ``(sigma_q * g) << sigma_shift``
+        may be at most as wide as the fine sum allows (< 2**(fine_bits - 2))."""
+        # |sigma_q * g| < 2**(sigma_bits + 9) since |g| <= 510 < 2**9.
+        return max(0, self.fine_bits - 2 - self.sigma_bits - G_MAX.bit_length())
 
     @property
     def sum_x_bits(self) -> int:
@@ -251,9 +265,6 @@ class SPUConfig:
         return cls(**d)
 
 
-DEFAULT_CONFIG = SPUConfig()
-
-
 @dataclasses.dataclass(frozen=True)
 class JobParams:
     """One run of the SPU: what the host loads besides A and b.
@@ -300,23 +311,69 @@ class JobParams:
         return self.burn_in + self.samples * self.thin
 
     def validate(self, config: SPUConfig) -> "JobParams":
-        _check_int("n_active", self.n_active, 1, config.n)
-        _check_int("k", self.k, 0, K_MAX)
-        _check_int("b_shift", self.b_shift, 0, config.b_shift_max)
-        _check_int("sigma_q", self.sigma_q, 0, config.sigma_max_code)
-        _check_int("sigma_shift", self.sigma_shift, 0, self.sigma_shift_max(config))
-        _check_int("burn_in", self.burn_in, 0, (1 << BURN_IN_BITS) - 1)
-        _check_int("samples", self.samples, 1, config.max_samples)
-        _check_int("thin", self.thin, 1, (1 << THIN_BITS) - 1)
-        _check_int("seed", self.seed, 0, (1 << 64) - 1)
-        if not isinstance(self.moments, bool):
-            raise ConfigError(f"moments must be a bool, got {self.moments!r}")
+        """Return self if every field lies within :data:`JOB_LIMITS` for ``config``; raise
+        :class:`ConfigError` naming the first field that does not."""
+        for limit in JOB_LIMITS:
+            value = getattr(self, limit.name)
+            if limit.kind is bool:
+                if not isinstance(value, bool):
+                    raise ConfigError(f"{limit.name} must be a bool, got {value!r}")
+            else:
+                _check_int(limit.name, value, *limit.bounds(config))
         return self
-
-    def sigma_shift_max(self, config: SPUConfig) -> int:
-        """Largest noise exponent: the noise term may be at most as wide as the fine sum."""
-        # |sigma_q * g| < 2**(sigma_bits + 9) since |g| <= 510 < 2**9.
-        return max(0, config.fine_bits - 2 - config.sigma_bits - G_MAX.bit_length())
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class JobLimit:
+    """The range of one :class:`JobParams` field: the one definition that config validation,
+    the job registers' range checks (:func:`~thermospu.rtl.spec.regmap.job_register_range`),
+    the SET_PARAMS check (:func:`~thermospu.rtl.spec.wire.params_error`) and the gateware's
+    checks all derive from.
+
+    Attributes
+    ----------
+    name : str
+        The JobParams field (and SET_PARAMS field and job register of the same name).
+    lo : int
+        Smallest value.
+    hi : int or callable
+        Largest value: a constant, or a function of the :class:`SPUConfig` for bounds that the
+        machine sets.
+    kind : type
+        ``int``, or ``bool`` for a flag (0 or 1 on the wire and in its register).
+    """
+
+    name: str
+    lo: int
+    hi: int | Callable[[SPUConfig], int]
+    kind: type = int
+
+    def bounds(self, config: SPUConfig) -> tuple[int, int]:
+        """Inclusive ``(lo, hi)`` for ``config``."""
+        hi = self.hi(config) if callable(self.hi) else self.hi
+        return self.lo, hi
+
+
+#: Every job parameter's range, in the order :meth:`JobParams.validate` checks them
+#: (docs/spu.md, "A job").
+JOB_LIMITS = (
+    JobLimit("n_active", 1, lambda config: config.n),
+    JobLimit("k", 0, K_MAX),
+    JobLimit("b_shift", 0, lambda config: config.b_shift_max),
+    JobLimit("sigma_q", 0, lambda config: config.sigma_max_code),
+    JobLimit("sigma_shift", 0, lambda config: config.sigma_shift_max),
+    JobLimit("burn_in", 0, (1 << BURN_IN_BITS) - 1),
+    JobLimit("samples", 1, lambda config: config.max_samples),
+    JobLimit("thin", 1, (1 << THIN_BITS) - 1),
+    JobLimit("seed", 0, (1 << 64) - 1),
+    JobLimit("moments", 0, 1, kind=bool),
+)
+
+
+def job_limits(config: SPUConfig) -> dict[str, tuple[int, int]]:
+    """Field name -> inclusive ``(lo, hi)`` of every job parameter on ``config``
+    (:data:`JOB_LIMITS` evaluated)."""
+    return {limit.name: limit.bounds(config) for limit in JOB_LIMITS}

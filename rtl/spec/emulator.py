@@ -9,7 +9,6 @@ ABORT behave as on hardware. The host cannot tell it from a board except by INFO
 
 from __future__ import annotations
 
-import struct
 import threading
 
 import numpy as np
@@ -52,8 +51,9 @@ class EmulatedDevice:
 
     def __init__(self, config: SPUConfig, *, max_chains: int = 256,
                  max_request_payload: int = wire.MAX_PAYLOAD, board: str = "model"):
-        if not 1 <= max_chains <= 0xFFFF:
-            raise ValueError(f"max_chains={max_chains} outside [1, 65535]")
+        most_chains = wire.SET_PARAMS.max_value("chains")
+        if not 1 <= max_chains <= most_chains:
+            raise ValueError(f"max_chains={max_chains} is outside [1, {most_chains}]")
         if not wire.SET_PARAMS_BYTES <= max_request_payload <= wire.MAX_PAYLOAD:
             raise ValueError(f"max_request_payload={max_request_payload} outside "
                              f"[{wire.SET_PARAMS_BYTES}, {wire.MAX_PAYLOAD}]")
@@ -153,8 +153,9 @@ class EmulatedDevice:
 
     def _header_complete(self) -> None:
         code, seq = self._echo()
-        self._length = self._header[4] | (self._header[5] << 8)
-        if self._header[1] != wire.PROTOCOL_VERSION:
+        header = wire.FRAME_HEADER.unpack(self._header)
+        self._length = header.length
+        if header.version != wire.PROTOCOL_VERSION:
             self._respond(code, seq, Status.BAD_VERSION)
             self._state = _HUNT
         elif self._length > self.info.max_request_payload:
@@ -169,7 +170,7 @@ class EmulatedDevice:
         self._state = _HUNT
         code, seq = self._echo()
         body = bytes(self._header[1:]) + bytes(self._payload)
-        if struct.unpack("<I", self._crc)[0] != wire.crc32(body):
+        if wire.FRAME_CRC.unpack(self._crc).crc != wire.crc32(body):
             self._respond(code, seq, Status.BAD_CRC)
             return
         status, data = self._execute(code, bytes(self._payload))
@@ -206,15 +207,17 @@ class EmulatedDevice:
     def _cmd_info(self, payload):
         return Status.OK, wire.encode_info(self.info)
 
-    def _load_values(self, payload: bytes, width: int, bits: int) -> tuple[int, int, np.ndarray]:
-        first, start = struct.unpack_from("<HH", payload)
+    def _load_values(self, command: Command, payload: bytes, width: int,
+                     bits: int) -> tuple[int, int, np.ndarray]:
+        first, start = wire.REQUESTS[command].unpack_from(payload)
         values = wire.unpack_signed(payload[wire.LOAD_HEADER_BYTES:], width)
         # The device keeps the low ``bits`` bits of each value (two's complement).
         shift = 64 - bits
         return first, start, (values << shift) >> shift
 
     def _cmd_load_a(self, payload):
-        row, col, values = self._load_values(payload, self.format.a_bytes, self.config.a_bits)
+        row, col, values = self._load_values(Command.LOAD_A, payload, self.format.a_bytes,
+                                             self.config.a_bits)
         n = self.config.n
         # Values fill consecutive row-major cells of the N x N memory from (row, col) on.
         first = row * n + col
@@ -226,7 +229,8 @@ class EmulatedDevice:
         return Status.OK, b""
 
     def _cmd_load_b(self, payload):
-        chain, start, values = self._load_values(payload, self.format.b_bytes, self.config.b_bits)
+        chain, start, values = self._load_values(Command.LOAD_B, payload, self.format.b_bytes,
+                                                 self.config.b_bits)
         if chain >= self.info.max_chains or start + len(values) > self.config.n:
             return Status.BAD_ARGUMENT, b""
         if self._b is None:
@@ -235,7 +239,7 @@ class EmulatedDevice:
         return Status.OK, b""
 
     def _cmd_load_seeds(self, payload):
-        chain, start = struct.unpack_from("<HH", payload)
+        chain, start = wire.LOAD_SEEDS_REQUEST.unpack_from(payload)
         words = np.frombuffer(payload[wire.LOAD_HEADER_BYTES:], dtype="<u4").reshape(-1, 4)
         if chain >= self.info.max_chains or start + len(words) > self.config.n:
             return Status.BAD_ARGUMENT, b""
@@ -312,7 +316,7 @@ class EmulatedDevice:
         return Status.OK, wire.encode_status(status)
 
     def _cmd_read_mean(self, payload):
-        chain, start, count = struct.unpack("<HHH", payload)
+        chain, start, count = wire.READ_MEAN_REQUEST.unpack(payload)
         width = self.format.sum_y_bytes
         if (chain >= self.info.max_chains or count == 0 or start + count > self.config.n
                 or 1 + wire.READ_MEAN_HEADER_BYTES + count * width > wire.MAX_PAYLOAD):
@@ -321,11 +325,11 @@ class EmulatedDevice:
         if self._job_state != JobState.DONE or chain >= chains or start + count > n:
             return Status.NOT_READY, b""
         result = self._results[chain]
-        return Status.OK, (struct.pack("<I", result.saturations)
+        return Status.OK, (wire.READ_MEAN_RESPONSE.pack(saturations=result.saturations)
                            + wire.pack_signed(result.sum_y[start:start + count], width))
 
     def _cmd_read_moments(self, payload):
-        chain, start, count = struct.unpack("<HIH", payload)
+        chain, start, count = wire.READ_MOMENTS_REQUEST.unpack(payload)
         width = self.format.sum_yy_bytes
         if (chain >= self.info.max_chains or count == 0 or start + count > self.config.n_moments
                 or 1 + count * width > wire.MAX_PAYLOAD):

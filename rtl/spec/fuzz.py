@@ -10,7 +10,6 @@ garbage), never hangs, and still runs a valid job exactly afterwards.
 from __future__ import annotations
 
 import random
-import struct
 
 from thermospu.rtl.spec import wire
 from thermospu.rtl.spec.config import SPUConfig
@@ -30,12 +29,14 @@ def random_request(rng: random.Random, config: SPUConfig, capacity: int,
     def index(limit):
         return rng.choice([0, 1, limit - 1, limit, limit + 1, rng.randrange(0x10000)]) & 0xFFFF
 
+    layout = wire.REQUESTS.get(code)
+
     if code in (Command.LOAD_A, Command.LOAD_B, Command.LOAD_SEEDS):
         width = {Command.LOAD_A: fmt.a_bytes, Command.LOAD_B: fmt.b_bytes,
                  Command.LOAD_SEEDS: wire.SEEDS_BYTES_PER_CELL}[code]
-        count = rng.randint(0, max(1, (capacity - 4) // width) + 1)
+        count = rng.randint(0, max(1, (capacity - layout.size) // width) + 1)
         first = index(n) if code == Command.LOAD_A else rng.choice([0, 0, 0, 1, 0xFFFF])
-        payload = struct.pack("<HH", first, index(n)) + rng.randbytes(count * width)
+        payload = layout.pack(first, index(n)) + rng.randbytes(count * width)
         if rng.random() < 0.1:
             payload += rng.randbytes(rng.randint(1, width))        # a partial value
         return code, payload
@@ -45,14 +46,13 @@ def random_request(rng: random.Random, config: SPUConfig, capacity: int,
                           b_shift=0, sigma_shift=0, moments=rng.randint(0, 1),
                           sigma_q=rng.randrange(config.sigma_max_code + 1), thin=rng.randint(1, 3),
                           burn_in=rng.randint(0, 20), samples=rng.randint(1, 20))
-            return code, struct.pack("<HHBBBBIHIQ", *(fields[name] for name, _ in
-                                                        wire.SET_PARAMS_LAYOUT))
-        return code, rng.randbytes(wire.SET_PARAMS_BYTES)
+            return code, layout.pack(**fields)
+        return code, rng.randbytes(layout.size)
     if code == Command.READ_MEAN:
-        return code, struct.pack("<HHH", rng.choice([0, 0, 1]), index(n), index(n))
+        return code, layout.pack(rng.choice([0, 0, 1]), index(n), index(n))
     if code == Command.READ_MOMENTS:
         m = n * (n + 1) // 2
-        return code, struct.pack("<HIH", rng.choice([0, 0, 1]), index(m), index(m))
+        return code, layout.pack(rng.choice([0, 0, 1]), index(m), index(m))
     if code in wire.FIXED_REQUEST_BYTES:
         extra = rng.randbytes(rng.randint(1, 3)) if rng.random() < 0.1 else b""
         return code, extra
@@ -72,13 +72,16 @@ def _mutate(rng: random.Random, frame: bytes, capacity: int) -> bytes:
     elif kind == 3:                                 # a byte inserted
         data.insert(rng.randrange(len(data) + 1), rng.randrange(256))
     elif kind == 4:                                 # LEN changed (CRC left as it was)
-        struct.pack_into("<H", data, 4, rng.choice([0, capacity, capacity + 1, 0xFFFF,
-                                                    rng.randrange(capacity + 8)]))
+        header = wire.FRAME_HEADER.unpack_from(data)
+        data[:wire.HEADER_BYTES] = wire.FRAME_HEADER.pack(*header._replace(length=rng.choice(
+            [0, capacity, capacity + 1, wire.MAX_PAYLOAD, rng.randrange(capacity + 8)])))
     elif kind == 5:                                 # another protocol version
         data[1] = rng.choice([0, 2, 0xFF])
     else:                                           # payload replaced, CRC recomputed
-        body = bytes(data[1:4]) + struct.pack("<H", len(data) - 10) + rng.randbytes(len(data) - 10)
-        data = bytearray((wire.SYNC,)) + body + struct.pack("<I", wire.crc32(body))
+        header = wire.FRAME_HEADER.unpack_from(data)
+        payload = rng.randbytes(len(data) - wire.HEADER_BYTES - wire.CRC_BYTES)
+        data = bytearray(wire.encode_frame(header.code, header.seq, payload,
+                                           version=header.version))
     return bytes(data)
 
 

@@ -44,7 +44,7 @@ Rules (the gateware enforces them; each violation sets a sticky STATUS error bit
 
 from __future__ import annotations
 
-from .config import BURN_IN_BITS, K_MAX, THIN_BITS, JobParams, SPUConfig
+from .config import SPUConfig, job_limits
 
 ADDR_BITS = 32
 DATA_BITS = 64
@@ -136,8 +136,6 @@ STATUS_WRITE_WHILE_BUSY = 1 << 8
 STATUS_READ_WHILE_BUSY = 1 << 9
 STATUS_BAD_ADDRESS = 1 << 10
 STATUS_BAD_VALUE = 1 << 11
-STATUS_ERROR_MASK = (STATUS_WRITE_WHILE_BUSY | STATUS_READ_WHILE_BUSY | STATUS_BAD_ADDRESS
-                     | STATUS_BAD_VALUE)
 
 #: STATUS bit -> name, for messages.
 STATUS_BITS = {
@@ -204,21 +202,11 @@ def sum_yy_address(i: int, j: int, n: int) -> int:
 
 
 def job_register_range(field: str, config: SPUConfig) -> tuple[int, int]:
-    """Inclusive range of values a job register accepts (others are refused with BAD_VALUE)."""
-    ranges = {
-        "n_active": (1, config.n),
-        "k": (0, K_MAX),
-        "b_shift": (0, config.b_shift_max),
-        "sigma_q": (0, config.sigma_max_code),
-        "sigma_shift": (0, JobParams(1, 0, 0, 0, 0, 0, 1).sigma_shift_max(config)),
-        "burn_in": (0, (1 << BURN_IN_BITS) - 1),
-        "samples": (1, config.max_samples),
-        "thin": (1, (1 << THIN_BITS) - 1),
-        "moments": (0, 1),
-    }
-    if field not in ranges:
-        raise KeyError(f"{field!r} is not a job register; known: {sorted(ranges)}")
-    return ranges[field]
+    """Inclusive range of values a job register accepts (others are refused with BAD_VALUE):
+    the field's :data:`~thermospu.rtl.spec.config.JOB_LIMITS` entry on ``config``."""
+    if field not in JOB_REGISTERS.values():
+        raise KeyError(f"{field!r} is not a job register; known: {sorted(JOB_REGISTERS.values())}")
+    return job_limits(config)[field]
 
 
 def config_from_info(info: dict[int, int]) -> SPUConfig:

@@ -38,6 +38,7 @@ on a frame it received intact, so retrying cannot help.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import enum
 import math
@@ -46,35 +47,105 @@ import zlib
 
 import numpy as np
 
-from .config import K_MAX, JobParams, SPUConfig
+from .config import JobParams, SPUConfig, job_limits
 
 __all__ = [
     "PROTOCOL_VERSION", "SYNC", "HEADER_BYTES", "CRC_BYTES", "RESPONSE_FLAG", "MAX_PAYLOAD",
-    "CRC_ALGORITHM", "CRC_PARAMETERS", "crc32",
+    "CRC_PARAMETERS", "crc32", "Layout", "FRAME_HEADER", "FRAME_CRC",
     "Command", "Status", "JobState", "LINK_ERRORS", "COMMANDS_NEEDING_IDLE",
     "Frame", "encode_frame", "FrameDecoder",
     "WireFormat", "DeviceInfo", "JobStatus",
-    "pack_signed", "unpack_signed",
-    "SEEDS_BYTES_PER_CELL", "INDEX_BYTES", "SET_PARAMS_LAYOUT", "SET_PARAMS_BYTES",
+    "pack_signed", "unpack_signed", "SEEDS_BYTES_PER_CELL",
+    "LOAD_A_REQUEST", "LOAD_B_REQUEST", "LOAD_SEEDS_REQUEST", "SET_PARAMS", "SET_PARAMS_BYTES",
+    "READ_MEAN_REQUEST", "READ_MOMENTS_REQUEST", "INFO_RESPONSE", "STATUS_RESPONSE",
+    "READ_MEAN_RESPONSE", "REQUESTS", "RESPONSES", "VALUE_COMMANDS",
     "encode_params", "decode_params", "encode_info", "decode_info",
-    "encode_status", "decode_status", "sign_extend", "params_error",
+    "encode_status", "decode_status", "set_params_limits", "params_error",
     "FIXED_REQUEST_BYTES", "LOAD_HEADER_BYTES", "READ_MEAN_HEADER_BYTES",
 ]
 
 PROTOCOL_VERSION = 1
 SYNC = 0xA5
-#: SYNC, VERSION, CODE, SEQ, LEN (2 bytes).
-HEADER_BYTES = 6
-CRC_BYTES = 4
 #: Set in the CODE of every response.
 RESPONSE_FLAG = 0x80
-#: LEN is 16 bits.
-MAX_PAYLOAD = 0xFFFF
 
-#: The CRC: name in the catalogue of parametrised CRCs (Greg Cook's, used by amaranth.lib.crc).
-CRC_ALGORITHM = "CRC-32/ISO-HDLC"
-#: Its parameters, as amaranth.lib.crc.Algorithm takes them; gateware_tests check that the
-#: gateware's CRC and :func:`crc32` agree.
+
+class Layout:
+    """A fixed-size little-endian record on the wire: named fields, each a :mod:`struct` code
+    (``B`` u8, ``H`` u16, ``I`` u32, ``Q`` u64). The one definition of a request's or a
+    response's fixed part; host, emulator, fuzzer and gateware read offsets and sizes from it.
+
+    Parameters
+    ----------
+    name : str
+        What the record is, for messages (e.g. "READ_MEAN request").
+    fields : tuple of (str, str)
+        ``(field name, struct code)`` in wire order.
+    """
+
+    def __init__(self, name: str, fields: tuple[tuple[str, str], ...]):
+        self.name = name
+        self.fields = tuple(fields)
+        self._struct = struct.Struct("<" + "".join(code for _, code in self.fields))
+        #: The record type :meth:`unpack` returns (a named tuple of the fields).
+        self.Record = collections.namedtuple(name.replace(" ", "_"),
+                                             [field for field, _ in self.fields])
+
+    def __repr__(self) -> str:
+        return f"Layout({self.name!r}, {self.fields!r})"
+
+    @property
+    def size(self) -> int:
+        """Bytes of the record."""
+        return self._struct.size
+
+    @property
+    def field_bytes(self) -> tuple[tuple[str, int], ...]:
+        """``(field name, bytes)`` in wire order."""
+        return tuple((field, struct.calcsize("<" + code)) for field, code in self.fields)
+
+    def span(self, field: str) -> tuple[int, int]:
+        """``(offset, bytes)`` of ``field`` inside the record."""
+        offset = 0
+        for name, nbytes in self.field_bytes:
+            if name == field:
+                return offset, nbytes
+            offset += nbytes
+        raise KeyError(f"{self.name} has no field {field!r}; its fields: "
+                       f"{[name for name, _ in self.fields]}")
+
+    def max_value(self, field: str) -> int:
+        """Largest unsigned value ``field`` can carry."""
+        return (1 << 8 * self.span(field)[1]) - 1
+
+    def pack(self, *values, **named) -> bytes:
+        """The record's bytes from its field values (by position or name; all required)."""
+        return self._struct.pack(*self.Record(*values, **named))
+
+    def unpack(self, data: bytes):
+        """The :attr:`Record` held by exactly ``data``; ValueError if its length is not
+        :attr:`size`."""
+        if len(data) != self.size:
+            raise ValueError(f"{self.name} of {len(data)} bytes, expected {self.size}")
+        return self.Record(*self._struct.unpack(data))
+
+    def unpack_from(self, data: bytes, offset: int = 0):
+        """The :attr:`Record` at ``offset`` of ``data`` (which may go on after it)."""
+        return self.Record(*self._struct.unpack_from(data, offset))
+
+
+#: The frame header (both directions): SYNC, VERSION, CODE, SEQ, LEN.
+FRAME_HEADER = Layout("frame header", (("sync", "B"), ("version", "B"), ("code", "B"),
+                                       ("seq", "B"), ("length", "H")))
+#: The frame's trailer: CRC-32 of bytes 1 ... 5+LEN.
+FRAME_CRC = Layout("frame CRC", (("crc", "I"),))
+HEADER_BYTES = FRAME_HEADER.size
+CRC_BYTES = FRAME_CRC.size
+#: Longest payload: what LEN can say.
+MAX_PAYLOAD = FRAME_HEADER.max_value("length")
+
+#: The CRC-32/ISO-HDLC's parameters, as amaranth.lib.crc.Algorithm takes them; gateware_tests
+#: check that the gateware's CRC and :func:`crc32` agree.
 CRC_PARAMETERS = dict(crc_width=32, polynomial=0x04C11DB7, initial_crc=0xFFFFFFFF,
                       reflect_input=True, reflect_output=True, xor_output=0xFFFFFFFF)
 
@@ -85,26 +156,27 @@ def crc32(data: bytes) -> int:
 
 
 class Command(enum.IntEnum):
-    """Request codes. Payload layouts (little-endian) are in docs/protocol.md and below."""
+    """Request codes. Each one's payload layouts are :data:`REQUESTS` and :data:`RESPONSES`
+    below (little-endian); docs/protocol.md is their prose."""
 
     #: () -> DeviceInfo (:func:`encode_info`).
     INFO = 0x01
-    #: (row u16, col u16, a codes...) -> (). Writes consecutive row-major cells of the N x N
-    #: memory from A[row, col] on (continuing into the next rows).
+    #: (:data:`LOAD_A_REQUEST`, a codes...) -> (). Writes consecutive row-major cells of the
+    #: N x N memory from A[row, col] on (continuing into the next rows).
     LOAD_A = 0x02
-    #: (chain u16, start u16, b codes...) -> (). Writes b of chain ``chain``, cells start ...
+    #: (:data:`LOAD_B_REQUEST`, b codes...) -> (). Writes b of chain ``chain``, cells start ...
     LOAD_B = 0x03
-    #: (chain u16, start u16, 16 bytes per cell: x, y, z, w u32) -> (). Generator states.
+    #: (:data:`LOAD_SEEDS_REQUEST`, 16 bytes per cell: x, y, z, w u32) -> (). Generator states.
     LOAD_SEEDS = 0x04
-    #: (SET_PARAMS_LAYOUT) -> (). The job registers; validated as JobParams.validate does.
+    #: (:data:`SET_PARAMS`) -> (). The job registers; checked by :func:`params_error`.
     SET_PARAMS = 0x05
     #: () -> (). Starts the job; cells start from x = 0 and from the loaded generator states.
     RUN = 0x06
     #: () -> JobStatus (:func:`encode_status`).
     STATUS = 0x07
-    #: (chain u16, start u16, count u16) -> (saturations u32, sum_y codes...).
+    #: (:data:`READ_MEAN_REQUEST`) -> (:data:`READ_MEAN_RESPONSE`, sum_y codes...).
     READ_MEAN = 0x08
-    #: (chain u16, start u32, count u16) -> (sum_yy codes...), upper triangle row-major.
+    #: (:data:`READ_MOMENTS_REQUEST`) -> (sum_yy codes...), upper triangle row-major.
     READ_MOMENTS = 0x09
     #: () -> (). Stops a running job (state ABORTED); harmless when idle.
     ABORT = 0x0A
@@ -168,8 +240,9 @@ def encode_frame(code: int, seq: int, payload: bytes = b"", version: int = PROTO
         raise ValueError(f"code {code} and seq {seq} must be bytes")
     if len(payload) > MAX_PAYLOAD:
         raise ValueError(f"payload of {len(payload)} bytes exceeds the {MAX_PAYLOAD}-byte limit")
-    body = bytes((version, code, seq)) + struct.pack("<H", len(payload)) + bytes(payload)
-    return bytes((SYNC,)) + body + struct.pack("<I", crc32(body))
+    header = FRAME_HEADER.pack(SYNC, version, code, seq, len(payload))
+    body = header[1:] + bytes(payload)
+    return header[:1] + body + FRAME_CRC.pack(crc32(body))
 
 
 class FrameDecoder:
@@ -206,8 +279,9 @@ class FrameDecoder:
             del buf[:start]
             if len(buf) < HEADER_BYTES:
                 break
-            length = buf[4] | (buf[5] << 8)
-            if buf[1] != PROTOCOL_VERSION or length > self.max_payload:
+            header = FRAME_HEADER.unpack_from(buf)
+            length = header.length
+            if header.version != PROTOCOL_VERSION or length > self.max_payload:
                 self.rejected += 1
                 del buf[:1]
                 continue
@@ -215,20 +289,18 @@ class FrameDecoder:
             if len(buf) < end:
                 break
             body = bytes(buf[1:HEADER_BYTES + length])
-            (crc,) = struct.unpack_from("<I", buf, HEADER_BYTES + length)
-            if crc != crc32(body):
+            if FRAME_CRC.unpack_from(buf, HEADER_BYTES + length).crc != crc32(body):
                 self.rejected += 1
                 del buf[:1]
                 continue
-            frames.append(Frame(code=buf[2], seq=buf[3], payload=bytes(buf[HEADER_BYTES:end - CRC_BYTES])))
+            frames.append(Frame(code=header.code, seq=header.seq,
+                                payload=bytes(buf[HEADER_BYTES:end - CRC_BYTES])))
             del buf[:end]
         return frames
 
 
 # --- numbers on the wire -------------------------------------------------------------------
 
-#: Bytes of an index field (row, col, chain, start, count) unless stated otherwise.
-INDEX_BYTES = 2
 #: A cell's generator state: x, y, z, w as u32 each.
 SEEDS_BYTES_PER_CELL = 16
 
@@ -275,47 +347,93 @@ def unpack_signed(data: bytes, nbytes: int) -> np.ndarray:
     return out
 
 
-def sign_extend(value: int, bits: int) -> int:
-    """The ``bits``-bit two's complement integer whose low bits are ``value``'s."""
-    value &= (1 << bits) - 1
-    return value - (1 << bits) if value >> (bits - 1) else value
+# --- payload layouts, one per request and response ------------------------------------------
+# Requests: the fixed part of each command's payload (LOAD_* go on with one or more values).
+
+#: LOAD_A: values fill consecutive row-major cells of the N x N memory from A[row, col] on.
+LOAD_A_REQUEST = Layout("LOAD_A request", (("row", "H"), ("col", "H")))
+#: LOAD_B: b codes of chain ``chain`` from cell ``start`` on.
+LOAD_B_REQUEST = Layout("LOAD_B request", (("chain", "H"), ("start", "H")))
+#: LOAD_SEEDS: generator states (SEEDS_BYTES_PER_CELL each) of chain ``chain`` from ``start`` on.
+LOAD_SEEDS_REQUEST = Layout("LOAD_SEEDS request", (("chain", "H"), ("start", "H")))
+#: SET_PARAMS: the job registers plus the chain count; checked by :func:`params_error`.
+SET_PARAMS = Layout("SET_PARAMS request", (
+    ("n_active", "H"), ("chains", "H"), ("k", "B"), ("b_shift", "B"), ("sigma_shift", "B"),
+    ("moments", "B"), ("sigma_q", "I"), ("thin", "H"), ("burn_in", "I"), ("samples", "Q"),
+))
+#: READ_MEAN: ``count`` sum_y entries of chain ``chain`` from cell ``start`` on.
+READ_MEAN_REQUEST = Layout("READ_MEAN request", (("chain", "H"), ("start", "H"), ("count", "H")))
+#: READ_MOMENTS: ``count`` sum_yy entries (upper triangle, row-major) from index ``start`` on.
+READ_MOMENTS_REQUEST = Layout("READ_MOMENTS request",
+                              (("chain", "H"), ("start", "I"), ("count", "H")))
+_NOTHING = Layout("empty", ())
+
+#: Command -> the fixed part of its request payload.
+REQUESTS = {
+    Command.INFO: _NOTHING, Command.LOAD_A: LOAD_A_REQUEST, Command.LOAD_B: LOAD_B_REQUEST,
+    Command.LOAD_SEEDS: LOAD_SEEDS_REQUEST, Command.SET_PARAMS: SET_PARAMS,
+    Command.RUN: _NOTHING, Command.STATUS: _NOTHING, Command.READ_MEAN: READ_MEAN_REQUEST,
+    Command.READ_MOMENTS: READ_MOMENTS_REQUEST, Command.ABORT: _NOTHING, Command.RESET: _NOTHING,
+}
+#: Commands whose request goes on after its fixed part with one or more values.
+VALUE_COMMANDS = frozenset({Command.LOAD_A, Command.LOAD_B, Command.LOAD_SEEDS})
+
+# Responses: the fixed part of the data after the status byte of an OK answer.
+
+#: INFO: the machine and the device's limits, then ``board_length`` ASCII bytes of board name.
+INFO_RESPONSE = Layout("INFO response", (
+    ("protocol_version", "B"), ("gateware_version", "H"), ("n", "H"), ("lanes", "H"),
+    ("a_bits", "B"), ("b_bits", "B"), ("x_bits", "B"), ("out_bits", "B"), ("sigma_bits", "B"),
+    ("max_samples_log2", "B"), ("max_chains", "H"), ("max_request_payload", "H"),
+    ("clock_hz", "I"), ("board_length", "B"),
+))
+#: STATUS: JobState, Euler steps run so far, samples accumulated.
+STATUS_RESPONSE = Layout("STATUS response", (("state", "B"), ("steps", "Q"), ("samples", "Q")))
+#: READ_MEAN: the job's saturation count, then ``count`` sum_y values.
+READ_MEAN_RESPONSE = Layout("READ_MEAN response", (("saturations", "I"),))
+
+#: Command -> the fixed part of its OK response data (INFO and READ_* go on after it).
+RESPONSES = {command: _NOTHING for command in Command} | {
+    Command.INFO: INFO_RESPONSE, Command.STATUS: STATUS_RESPONSE,
+    Command.READ_MEAN: READ_MEAN_RESPONSE,
+}
+
+#: Request payload lengths of the commands without values.
+FIXED_REQUEST_BYTES = {command: layout.size for command, layout in REQUESTS.items()
+                       if command not in VALUE_COMMANDS}
+#: Bytes before the values of LOAD_A / LOAD_B / LOAD_SEEDS (the same for all three).
+LOAD_HEADER_BYTES = LOAD_A_REQUEST.size
+#: Bytes before the values of a READ_MEAN response.
+READ_MEAN_HEADER_BYTES = READ_MEAN_RESPONSE.size
+SET_PARAMS_BYTES = SET_PARAMS.size
 
 
 # --- SET_PARAMS ----------------------------------------------------------------------------
-
-#: SET_PARAMS payload: (field, struct format), little-endian, in order.
-SET_PARAMS_LAYOUT = (
-    ("n_active", "H"), ("chains", "H"), ("k", "B"), ("b_shift", "B"), ("sigma_shift", "B"),
-    ("moments", "B"), ("sigma_q", "I"), ("thin", "H"), ("burn_in", "I"), ("samples", "Q"),
-)
-_SET_PARAMS_STRUCT = struct.Struct("<" + "".join(f for _, f in SET_PARAMS_LAYOUT))
-SET_PARAMS_BYTES = _SET_PARAMS_STRUCT.size
-
 
 def encode_params(params: JobParams, chains: int) -> bytes:
     """SET_PARAMS payload for ``chains`` chains sharing ``params`` (its seed is not sent: the
     generator states go by LOAD_SEEDS)."""
     fields = dict(params.to_dict(), chains=chains, moments=int(params.moments))
-    return _SET_PARAMS_STRUCT.pack(*(fields[name] for name, _ in SET_PARAMS_LAYOUT))
+    return SET_PARAMS.pack(**{name: fields[name] for name, _ in SET_PARAMS.fields})
 
 
 def decode_params(payload: bytes) -> dict:
     """SET_PARAMS payload -> dict of its fields (raw integers, unchecked)."""
-    return dict(zip((name for name, _ in SET_PARAMS_LAYOUT), _SET_PARAMS_STRUCT.unpack(payload)))
+    return SET_PARAMS.unpack(payload)._asdict()
+
+
+def set_params_limits(config: SPUConfig, max_chains: int) -> dict[str, tuple[int, int]]:
+    """SET_PARAMS field -> inclusive ``(lo, hi)``, in payload order: the job parameters'
+    :data:`~thermospu.rtl.spec.config.JOB_LIMITS` plus 1 ... ``max_chains`` chains. The
+    emulator (:func:`params_error`) and the gateware's protocol engine both check these."""
+    limits = dict(job_limits(config), chains=(1, max_chains))
+    return {name: limits[name] for name, _ in SET_PARAMS.fields}
 
 
 def params_error(fields: dict, config: SPUConfig, max_chains: int) -> str | None:
-    """Why the device must refuse these SET_PARAMS fields (BAD_ARGUMENT), or None: the same
-    limits as :meth:`JobParams.validate` plus the chain count. The gateware implements exactly
-    these comparisons."""
-    sigma_shift_max = JobParams(1, 0, 0, 0, 0, 0, 1).sigma_shift_max(config)
-    limits = {
-        "n_active": (1, config.n), "chains": (1, max_chains), "k": (0, K_MAX),
-        "b_shift": (0, config.b_shift_max), "sigma_shift": (0, sigma_shift_max),
-        "moments": (0, 1), "sigma_q": (0, config.sigma_max_code), "thin": (1, 0xFFFF),
-        "burn_in": (0, 0xFFFFFFFF), "samples": (1, config.max_samples),
-    }
-    for name, (lo, hi) in limits.items():
+    """Why the device must refuse these SET_PARAMS fields (BAD_ARGUMENT), or None: the first
+    field, in payload order, outside :func:`set_params_limits`."""
+    for name, (lo, hi) in set_params_limits(config, max_chains).items():
         if not lo <= fields[name] <= hi:
             return f"{name}={fields[name]} outside [{lo}, {hi}]"
     return None
@@ -350,34 +468,37 @@ class DeviceInfo:
     board: str
 
 
-_INFO_STRUCT = struct.Struct("<BHHHBBBBBBHHIB")
-
-
 def encode_info(info: DeviceInfo) -> bytes:
+    """INFO response data (after the status byte): :data:`INFO_RESPONSE`, then the board name."""
     c = info.config
     name = info.board.encode("ascii")
-    if len(name) > 255:
-        raise ValueError("board name longer than 255 characters")
-    return _INFO_STRUCT.pack(PROTOCOL_VERSION, info.gateware_version, c.n, c.lanes, c.a_bits,
-                             c.b_bits, c.x_bits, c.out_bits, c.sigma_bits, c.max_samples_log2,
-                             info.max_chains, info.max_request_payload, info.clock_hz,
-                             len(name)) + name
+    if len(name) > INFO_RESPONSE.max_value("board_length"):
+        raise ValueError(f"the board name {info.board!r} is longer than "
+                         f"{INFO_RESPONSE.max_value('board_length')} characters")
+    return INFO_RESPONSE.pack(
+        protocol_version=PROTOCOL_VERSION, gateware_version=info.gateware_version, n=c.n,
+        lanes=c.lanes, a_bits=c.a_bits, b_bits=c.b_bits, x_bits=c.x_bits, out_bits=c.out_bits,
+        sigma_bits=c.sigma_bits, max_samples_log2=c.max_samples_log2,
+        max_chains=info.max_chains, max_request_payload=info.max_request_payload,
+        clock_hz=info.clock_hz, board_length=len(name)) + name
 
 
 def decode_info(data: bytes) -> DeviceInfo:
     """INFO response data (after the status byte) -> DeviceInfo. Raises ValueError if malformed."""
-    if len(data) < _INFO_STRUCT.size:
-        raise ValueError(f"INFO data of {len(data)} bytes is shorter than {_INFO_STRUCT.size}")
-    (version, gw, n, lanes, a_bits, b_bits, x_bits, out_bits, sigma_bits, max_samples_log2,
-     max_chains, max_request, clock_hz, name_len) = _INFO_STRUCT.unpack_from(data)
-    if version != PROTOCOL_VERSION:
-        raise ValueError(f"device speaks protocol version {version}, host {PROTOCOL_VERSION}")
-    name = data[_INFO_STRUCT.size:]
-    if len(name) != name_len:
-        raise ValueError(f"INFO board name of {len(name)} bytes, header says {name_len}")
-    config = SPUConfig(n=n, lanes=lanes, a_bits=a_bits, b_bits=b_bits, x_bits=x_bits,
-                       out_bits=out_bits, sigma_bits=sigma_bits, max_samples_log2=max_samples_log2)
-    return DeviceInfo(config, gw, max_chains, max_request, clock_hz, name.decode("ascii"))
+    if len(data) < INFO_RESPONSE.size:
+        raise ValueError(f"INFO data of {len(data)} bytes is shorter than {INFO_RESPONSE.size}")
+    record = INFO_RESPONSE.unpack_from(data)
+    if record.protocol_version != PROTOCOL_VERSION:
+        raise ValueError(f"device speaks protocol version {record.protocol_version}, "
+                         f"host {PROTOCOL_VERSION}")
+    name = data[INFO_RESPONSE.size:]
+    if len(name) != record.board_length:
+        raise ValueError(f"INFO board name of {len(name)} bytes, header says "
+                         f"{record.board_length}")
+    config = SPUConfig(**{field.name: getattr(record, field.name)
+                          for field in dataclasses.fields(SPUConfig)})
+    return DeviceInfo(config, record.gateware_version, record.max_chains,
+                      record.max_request_payload, record.clock_hz, name.decode("ascii"))
 
 
 # --- STATUS --------------------------------------------------------------------------------
@@ -391,27 +512,12 @@ class JobStatus:
     samples: int
 
 
-_STATUS_STRUCT = struct.Struct("<BQQ")
-
-
 def encode_status(status: JobStatus) -> bytes:
-    return _STATUS_STRUCT.pack(status.state, status.steps, status.samples)
+    """STATUS response data (after the status byte): :data:`STATUS_RESPONSE`."""
+    return STATUS_RESPONSE.pack(status.state, status.steps, status.samples)
 
 
 def decode_status(data: bytes) -> JobStatus:
-    if len(data) != _STATUS_STRUCT.size:
-        raise ValueError(f"STATUS data of {len(data)} bytes, expected {_STATUS_STRUCT.size}")
-    state, steps, samples = _STATUS_STRUCT.unpack(data)
+    """STATUS response data -> JobStatus. Raises ValueError if its length is wrong."""
+    state, steps, samples = STATUS_RESPONSE.unpack(data)
     return JobStatus(JobState(state), steps, samples)
-
-
-# --- request payload lengths ---------------------------------------------------------------
-
-#: Fixed request payload lengths (LOAD_* are 4 + k * width with k >= 1).
-FIXED_REQUEST_BYTES = {
-    Command.INFO: 0, Command.SET_PARAMS: SET_PARAMS_BYTES, Command.RUN: 0, Command.STATUS: 0,
-    Command.READ_MEAN: 6, Command.READ_MOMENTS: 8, Command.ABORT: 0, Command.RESET: 0,
-}
-#: Bytes before the values of LOAD_A / LOAD_B / LOAD_SEEDS and of a READ_MEAN response.
-LOAD_HEADER_BYTES = 4
-READ_MEAN_HEADER_BYTES = 4  # saturations u32
