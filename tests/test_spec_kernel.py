@@ -50,7 +50,7 @@ def random_case(rng, config: SPUConfig):
                   sigma_shift=0, burn_in=int(rng.integers(0, 40)),
                   samples=int(rng.integers(1, 60)), thin=int(rng.integers(1, 5)),
                   moments=bool(rng.integers(0, 2)))
-    p = dataclasses.replace(p, sigma_shift=int(rng.integers(0, p.sigma_shift_max(config) + 1)))
+    p = dataclasses.replace(p, sigma_shift=int(rng.integers(0, config.sigma_shift_max + 1)))
     seeds = [int(s) for s in rng.integers(0, 2**63, chains)]
     return a_q, b_q, p, seeds
 
