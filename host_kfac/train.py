@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from .data import load_dataset
 from .models import build_model
 from .optimizer import KFAC
-from .solvers import DigitalSolver, ThermodynamicSolver
+from .solvers import DigitalSolver, thermodynamic_solver
 
 __all__ = ["TrainConfig", "train", "make_optimizer", "make_solver", "measure_step_times",
            "DEFAULT_LR", "set_threads"]
@@ -134,8 +134,8 @@ def make_solver(cfg: TrainConfig, layer_sizes: list[int]):
     n = cfg.spu_n or max(layer_sizes)
     device = driver.open(cfg.device, n=n, a_bits=cfg.in_bits, b_bits=cfg.in_bits,
                          out_bits=cfg.out_bits)
-    return ThermodynamicSolver(device, cfg.method, samples=cfg.samples, tol=cfg.tol,
-                               split_blocks=cfg.split_blocks, seed=cfg.seed)
+    return thermodynamic_solver(device, cfg.method, samples=cfg.samples, tol=cfg.tol,
+                                split_blocks=cfg.split_blocks, seed=cfg.seed)
 
 
 def _factor_sizes(model) -> list[int]:
