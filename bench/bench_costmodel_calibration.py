@@ -218,18 +218,17 @@ def calibrate_spu(quick: bool) -> str:
         b = np.random.default_rng(n + 1).standard_normal(n)
         for op, eps in tolerance.items():
             if op == "inverse":
-                est = dev.inv(A, tol=eps, seed=11)
+                est, d = dev.inv_with_info(A, tol=eps, seed=11)
                 exact = np.linalg.inv(A)
                 err = np.linalg.norm(est - exact) / np.linalg.norm(exact)
             else:
-                est = dev.solve(A, b, tol=eps, seed=11)
+                est, d = dev.solve_with_info(A, b, tol=eps, seed=11)
                 exact = np.linalg.solve(A, b)
                 err = np.linalg.norm(est - exact) / np.linalg.norm(exact)
-            d = dev.last_diagnostics
-            measured = d["steps"] - d["pilot_steps"]
-            driver_kappa = d["lambda_max"] / (0.8 * d["lambda_min"])
+            measured = d.steps - d.pilot_steps
+            driver_kappa = d.lambda_max / (0.8 * d.lambda_min)
             emu = cm.EmulatedSPU(name="golden model", cells=32, steps_per_s=1.0,
-                                 steps_per_time_unit=1.0 / (d["h"] * d["lambda_max"]),
+                                 steps_per_time_unit=1.0 / (d.h * d.lambda_max),
                                  scale_to_width=False, link_latency_s=0.0)
             acc = cm.SolverAccuracy(condition_number=driver_kappa, target_error=eps,
                                     noise_to_signal=1.0)

@@ -86,8 +86,8 @@ def accuracy_rows(sample_counts, problems):
                 if corrected:     # the correction only concerns the inverse
                     x = dev.solve(A, b, samples=samples, seed=seed)
                     solve_err.append(np.linalg.norm(x - np.linalg.solve(A, b)))
-                Ainv = dev.inv(A, samples=samples, seed=seed)
-                steps += dev.last_diagnostics["steps"]
+                Ainv, info = dev.inv_with_info(A, samples=samples, seed=seed)
+                steps += info.steps
                 inv_err.append(np.linalg.norm(Ainv - np.linalg.inv(A)))
             solve_text = f"{np.mean(solve_err):.3f}" if solve_err else "(same as above)"
             rows.append((label, samples, solve_text, f"{np.mean(inv_err):.3f}",

@@ -6,6 +6,7 @@ typed errors.
 """
 
 from .device import Device, LoadedMatrix, open
+from .diagnostics import SolveDiagnostics
 from .errors import *  # noqa: F401,F403  (the typed errors are part of the API)
 
-__all__ = ["Device", "LoadedMatrix", "open"]
+__all__ = ["Device", "LoadedMatrix", "SolveDiagnostics", "open"]

@@ -5,7 +5,8 @@
 >>> A = np.array([[2.0, 0.5], [0.5, 1.0]]); b = np.array([1.0, 0.0])
 >>> x = dev.solve(A, b, seed=1)                    # ~ A^-1 b
 >>> Ainv = dev.inv(A, seed=1)                      # ~ A^-1
->>> dev.last_diagnostics["steps"]                  # Euler steps the SPU ran
+>>> x, info = dev.solve_with_info(A, b, seed=1)    # the same x and a SolveDiagnostics
+>>> info.steps                                     # Euler steps the SPU ran
 
 What happens in a call (docs/spu.md, "Host side"):
 
@@ -39,7 +40,8 @@ from thermospu.rtl.spec.config import G_STD, JobParams, SPUConfig
 from . import autorange
 from .errors import (DeviceCapacityError, NonFiniteError, NotPositiveDefiniteError,
                      NotSymmetricError, SaturationError, ShapeError)
-from .quantize import QuantizedMatrix, quantize_matrix, quantize_vectors
+from .diagnostics import SolveDiagnostics
+from .quantize import QuantizedMatrix, QuantizedVectors, quantize_matrix, quantize_vectors
 from .transports import Backend, open_backend
 
 __all__ = ["Device", "LoadedMatrix", "open"]
@@ -100,8 +102,6 @@ class Device:
         self.discretization_correction = discretization_correction
         self.max_retries = max_retries
         self.progress = progress
-        self.last_diagnostics: dict = {}
-        self.total_steps = 0
 
     # --- public API --------------------------------------------------------------------------
     @property
@@ -142,37 +142,29 @@ class Device:
 
         Returns
         -------
-        ndarray of the shape of ``b``.
+        ndarray of the shape of ``b``. :meth:`solve_with_info` returns the diagnostics too.
         """
-        loaded = A if isinstance(A, LoadedMatrix) else self.load(A)
-        B = np.asarray(b, dtype=np.float64)
-        if B.ndim not in (1, 2) or B.shape[0] != loaded.n:
-            raise ShapeError(f"b must have shape ({loaded.n},) or ({loaded.n}, m), got {B.shape}")
-        if not np.all(np.isfinite(B)):
-            raise NonFiniteError("b holds NaN or infinite values")
-        columns = B.reshape(loaded.n, -1).T                       # (m, n)
-        nonzero = np.any(columns != 0, axis=1)
-        x = np.zeros_like(columns)
-        if nonzero.any():
-            n_samples = self._sample_count(samples, tol, loaded.plan, dimension=0)
-            means, diag = self._run(loaded, columns[nonzero], n_samples, seed, moments=False)
-            x[nonzero] = means
-        else:
-            diag = {"steps": 0, "samples": 0, "chains": 0, "note": "b is zero: x = 0"}
-        self.last_diagnostics = diag
-        return x.T.reshape(B.shape)
+        return self._solve(A, b, samples, tol, seed)[0]
+
+    def solve_with_info(self, A, b, *, samples: int | None = None, tol: float | None = None,
+                        seed: int | None = None) -> tuple[np.ndarray, SolveDiagnostics]:
+        """:meth:`solve`, returning ``(x, diagnostics)``: what the call ran (steps, samples,
+        device settings, saturations, estimated standard error; see :class:`SolveDiagnostics`)."""
+        return self._solve(A, b, samples, tol, seed)
 
     def inv(self, A, *, samples: int | None = None, tol: float | None = None,
             seed: int | None = None) -> np.ndarray:
         """Estimate A^-1 from the covariance of the SPU's state (b = 0).
 
         Same parameters as :meth:`solve`; returns a symmetric (n, n) array.
+        :meth:`inv_with_info` returns the diagnostics too.
         """
-        loaded = A if isinstance(A, LoadedMatrix) else self.load(A)
-        n_samples = self._sample_count(samples, tol, loaded.plan, dimension=loaded.n)
-        cov, diag = self._run(loaded, np.zeros((1, loaded.n)), n_samples, seed, moments=True)
-        self.last_diagnostics = diag
-        return cov
+        return self._inv(A, samples, tol, seed)[0]
+
+    def inv_with_info(self, A, *, samples: int | None = None, tol: float | None = None,
+                      seed: int | None = None) -> tuple[np.ndarray, SolveDiagnostics]:
+        """:meth:`inv`, returning ``(A_inverse, diagnostics)`` (see :class:`SolveDiagnostics`)."""
+        return self._inv(A, samples, tol, seed)
 
     def reset(self) -> None:
         self.backend.reset()
@@ -230,6 +222,30 @@ class Device:
         return samples
 
     # --- the run ------------------------------------------------------------------------------
+    def _solve(self, A, b, samples, tol, seed) -> tuple[np.ndarray, SolveDiagnostics]:
+        loaded = A if isinstance(A, LoadedMatrix) else self.load(A)
+        B = np.asarray(b, dtype=np.float64)
+        if B.ndim not in (1, 2) or B.shape[0] != loaded.n:
+            raise ShapeError(f"b must have shape ({loaded.n},) or ({loaded.n}, m), got {B.shape}")
+        if not np.all(np.isfinite(B)):
+            raise NonFiniteError("b holds NaN or infinite values")
+        columns = B.reshape(loaded.n, -1).T                       # (m, n)
+        nonzero = np.any(columns != 0, axis=1)
+        x = np.zeros_like(columns)
+        if nonzero.any():
+            n_samples = self._sample_count(samples, tol, loaded.plan, dimension=0)
+            means, diagnostics = self._run(loaded, columns[nonzero], n_samples, seed,
+                                           moments=False)
+            x[nonzero] = means
+        else:
+            diagnostics = self._no_run_diagnostics(loaded, seed, note="b is zero: x = 0")
+        return x.T.reshape(B.shape), diagnostics
+
+    def _inv(self, A, samples, tol, seed) -> tuple[np.ndarray, SolveDiagnostics]:
+        loaded = A if isinstance(A, LoadedMatrix) else self.load(A)
+        n_samples = self._sample_count(samples, tol, loaded.plan, dimension=loaded.n)
+        return self._run(loaded, np.zeros((1, loaded.n)), n_samples, seed, moments=True)
+
     def _job(self, loaded, n_samples, *, burn_in, b_shift, sigma, moments) -> JobParams:
         """JobParams for noise amplitude ``sigma`` (state units, x in [-1, 1)) per step."""
         config, k = self.config, loaded.plan.k
@@ -280,126 +296,199 @@ class Device:
         words = ss.generate_state(2 * count, dtype=np.uint32).astype(np.uint64)
         return [int(words[2 * i]) | (int(words[2 * i + 1]) << 32) for i in range(count)]
 
-    def _run(self, loaded: LoadedMatrix, columns: np.ndarray, n_samples: int, seed, *, moments):
-        """Range, run and reconstruct. Returns (result, diagnostics)."""
+    def _run(self, loaded: LoadedMatrix, columns: np.ndarray, n_samples: int, seed, *,
+             moments: bool) -> tuple[np.ndarray, SolveDiagnostics]:
+        """Range, run and reconstruct: one chain per row of ``columns`` (the right-hand sides,
+        shape (chains, n)), or one chain with b = 0 and moments for an inverse."""
         started = time.perf_counter()
-        config, plan = self.config, loaded.plan
-        dev_matrix = loaded.quantized.device_matrix
-        h = 2.0**-plan.k
-        spectrum = loaded.spectrum
         chains = columns.shape[0]
         if seed is None:
             seed = int(np.random.SeedSequence().entropy) & _MASK64
         seeds = self._seeds(seed, 2 * chains)
-        pilot_seeds, main_seeds = seeds[:chains], seeds[chains:]
-        # Initial ranging from bounds: |mean| <= |b|_2 / lambda_min, var <= 1 / (beta lambda_min).
-        target = self.range_target
-        mean_peak = 0.0 if moments else target / 2
-        noise_std = (target - mean_peak) / 5
-        b_device_peak = mean_peak * spectrum.lambda_min if mean_peak else 0.0
-        beta = 1.0 / (noise_std**2 * spectrum.lambda_min)       # device units
-        steps_run = pilot_steps = 0
-        retries = 0
-        pilot_done = self.pilot_samples == 0
-        cell_std = noise_std          # largest per-cell std of the state (range units), bound
+        ranging = _Ranging.from_bounds(self.range_target, loaded.spectrum.lambda_min, moments)
+        pilot_steps = 0
+        if self.pilot_samples:
+            ranging, pilot_steps = self._pilot(loaded, columns, ranging, seeds[:chains])
+        run = self._main_run(loaded, columns, n_samples, ranging, seeds[chains:], moments)
+        h = 2.0**-loaded.plan.k
+        beta = 2 * h / self._actual_sigma(run.params) ** 2
+        if moments:
+            result, low_resolution = _inverse_from_moments(
+                run.results[0], loaded, h, beta, self.config, self.discretization_correction)
+        else:
+            result, low_resolution = _solution_from_means(run.results, run.bias, loaded,
+                                                          self.config), False
+        if low_resolution:
+            # stacklevel 4: the caller of solve/inv (_run <- _solve/_inv <- the public method).
+            warnings.warn("the sampled variance is below 4 ADC LSB**2: out_bits is too small for "
+                          "this matrix's spread of scales; the inverse is dominated by ADC "
+                          "rounding", RuntimeWarning, stacklevel=4)
+        std_error = _std_error(run.results, loaded.plan, self.config, run.bias.scales,
+                               loaded.quantized.scale, moments, run.ranging.cell_std, beta)
+        diagnostics = dataclasses.replace(
+            self._no_run_diagnostics(loaded, seed),
+            steps=run.steps + pilot_steps, pilot_steps=pilot_steps, samples=n_samples,
+            chains=chains, beta_device=beta, sigma_q=run.params.sigma_q,
+            sigma_shift=run.params.sigma_shift,
+            scale_b=None if moments else tuple(run.bias.scales.tolist()),
+            b_shift=run.bias.b_shift, saturations=run.saturations, retries=run.retries,
+            range_target=run.ranging.target, adc_resolution_low=low_resolution,
+            std_error=std_error, wall_s=time.perf_counter() - started)
+        return result, diagnostics
+
+    def _pilot(self, loaded, columns, ranging: _Ranging, seeds) -> tuple[_Ranging, int]:
+        """A short run with moments that measures the busiest cell's |mean| + 5 std and scales
+        noise and bias so that it fills ``ranging.target`` of the state range (growth capped at
+        64x). Returns the new ranging and the pilot's Euler steps (summed over chains)."""
+        bias = ranging.bias_vectors(columns, self.config)
+        params = self._job(loaded, self.pilot_samples, burn_in=loaded.plan.burn_in,
+                           b_shift=bias.b_shift, sigma=ranging.noise_sigma(2.0**-loaded.plan.k),
+                           moments=True)
+        results = self.backend.run_jobs(loaded.quantized.codes, bias.codes, params, seeds)
+        fill, cell_std = max(_range_fill(r, self.config) for r in results)
+        ranging = dataclasses.replace(ranging, cell_std=cell_std)
+        if fill > 0:
+            ranging = ranging.grown(min(ranging.target / fill, 64.0))
+        return ranging, sum(r.steps for r in results)
+
+    def _main_run(self, loaded, columns, n_samples, ranging: _Ranging, seeds,
+                  moments) -> _MainRun:
+        """The sampling jobs, retried at half the range after saturation (at most
+        ``max_retries`` times, then :class:`SaturationError`)."""
+        config, chains = self.config, columns.shape[0]
+        steps = retries = 0
         while True:
-            if b_device_peak:
-                qb = quantize_vectors(columns, b_device_peak, config)
-            else:
-                qb = quantize_vectors(np.zeros_like(columns), 1.0, config)
-            sigma = math.sqrt(2 * h / beta)
-            if not pilot_done:
-                params = self._job(loaded, self.pilot_samples, burn_in=plan.burn_in,
-                                   b_shift=qb.b_shift, sigma=sigma, moments=True)
-                results = self.backend.run_jobs(loaded.quantized.codes, qb.codes, params, pilot_seeds)
-                pilot_steps += sum(r.steps for r in results)
-                fill, cell_std = max(_range_fill(r, config) for r in results)
-                pilot_done = True
-                if fill > 0:
-                    grow = min(target / fill, 64.0)
-                    b_device_peak *= grow
-                    beta /= grow**2
-                    cell_std *= grow
-                    continue
-            params = self._job(loaded, n_samples, burn_in=plan.burn_in, b_shift=qb.b_shift,
-                               sigma=sigma, moments=moments)
+            bias = ranging.bias_vectors(columns, config)
+            params = self._job(loaded, n_samples, burn_in=loaded.plan.burn_in,
+                               b_shift=bias.b_shift, sigma=ranging.noise_sigma(2.0**-loaded.plan.k),
+                               moments=moments)
             with self._progress_bar(params.steps * chains, loaded.n) as bar:
-                results = self.backend.run_jobs(loaded.quantized.codes, qb.codes, params,
-                                                main_seeds, progress=bar)
-            steps_run += sum(r.steps for r in results)
+                results = self.backend.run_jobs(loaded.quantized.codes, bias.codes, params,
+                                                seeds, progress=bar)
+            run_steps = sum(r.steps for r in results)
+            steps += run_steps
             saturations = sum(r.saturations for r in results)
             # A clamp now and then (tails beyond 5 std) does not bias the statistics measurably;
             # more than one update in 10**5 does.
-            if saturations <= 1e-5 * sum(r.steps for r in results) * loaded.n:
-                break
+            if saturations <= 1e-5 * run_steps * loaded.n:
+                return _MainRun(results, params, bias, ranging, steps, saturations, retries)
             retries += 1
             if retries > self.max_retries:
                 raise SaturationError(
                     f"the SPU state saturated in {saturations} cell updates even at "
-                    f"{target:.3g} of the range; the problem is too ill-conditioned for "
-                    f"x_bits={config.x_bits} (condition estimate {spectrum.condition:.3g})")
-            b_device_peak /= 2
-            beta *= 4
-            target /= 2
-            cell_std /= 2
-        self.total_steps += steps_run + pilot_steps
-        beta_actual = 2 * h / self._actual_sigma(params) ** 2
-        lsb_y = 2.0**-config.fy
-        if moments:
-            (r,) = results
-            mean = r.sum_y / r.count * lsb_y
-            second = _unpack_upper(r.sum_yy, loaded.n) / r.count * lsb_y**2
-            cov = (second - np.outer(mean, mean)) * (r.count / (r.count - 1))
-            cov -= np.eye(loaded.n) * lsb_y**2 / 12             # Sheppard: ADC rounding variance
-            if self.discretization_correction:
-                inv_dev = beta_actual * (np.eye(loaded.n) - h * dev_matrix / 2) @ cov
-            else:
-                inv_dev = beta_actual * cov
-            result = (inv_dev + inv_dev.T) / 2 / loaded.quantized.scale
-            low_resolution = bool(np.min(np.diag(cov)) < 4 * lsb_y**2)
-        else:
-            means = np.stack([r.sum_y / r.count for r in results]) * lsb_y
-            # The device's b stands for b / scale_b and its A for A / scale_A, so
-            # A^-1 b = mean * scale_b / scale_A.
-            result = means * qb.scales[:, None] / loaded.quantized.scale
-            low_resolution = False
-        diag = {
-            "transport": self.backend.name,
-            "steps": steps_run + pilot_steps,
-            "pilot_steps": pilot_steps,
-            "samples": n_samples,
-            "chains": chains,
-            "burn_in": plan.burn_in,
-            "thin": plan.thin,
-            "k": plan.k,
-            "h": h,
-            "tau_steps": plan.tau,
-            "lambda_max": spectrum.lambda_max,
-            "lambda_min": spectrum.lambda_min,
-            "condition": spectrum.condition,
-            "beta_device": beta_actual,
-            "sigma_q": params.sigma_q,
-            "sigma_shift": params.sigma_shift,
-            "scale_A": loaded.quantized.scale,
-            "scale_b": qb.scales.tolist() if not moments else None,
-            "b_shift": qb.b_shift,
-            "diagonal_boost_max_codes": int(loaded.quantized.boost.max()),
-            "a_bits": config.a_bits,
-            "out_bits": config.out_bits,
-            "saturations": saturations,
-            "retries": retries,
-            "range_target": target,
-            "adc_resolution_low": low_resolution,
-            "std_error": _std_error(results, plan, config, qb.scales, loaded.quantized.scale,
-                                    moments, cell_std, beta_actual),
-            "seed": seed,
-            "wall_s": time.perf_counter() - started,
-        }
-        if low_resolution:
-            warnings.warn("the sampled variance is below 4 ADC LSB**2: out_bits is too small for "
-                          "this matrix's spread of scales; the inverse is dominated by ADC "
-                          "rounding", RuntimeWarning, stacklevel=3)
-        return result, diag
+                    f"{ranging.target:.3g} of the range; the problem is too ill-conditioned for "
+                    f"x_bits={config.x_bits} (condition estimate "
+                    f"{loaded.spectrum.condition:.3g})")
+            ranging = ranging.backed_off()
+
+    def _no_run_diagnostics(self, loaded: LoadedMatrix, seed, *,
+                            note: str = "") -> SolveDiagnostics:
+        """The diagnostics of the plan alone (no job run); :meth:`_run` fills in the run."""
+        plan, spectrum = loaded.plan, loaded.spectrum
+        return SolveDiagnostics(
+            transport=self.backend.name, steps=0, pilot_steps=0, samples=0, chains=0,
+            burn_in=plan.burn_in, thin=plan.thin, k=plan.k, h=2.0**-plan.k, tau_steps=plan.tau,
+            lambda_max=spectrum.lambda_max, lambda_min=spectrum.lambda_min,
+            condition=spectrum.condition, beta_device=None, sigma_q=None, sigma_shift=None,
+            scale_A=loaded.quantized.scale, scale_b=None, b_shift=None,
+            diagonal_boost_max_codes=int(loaded.quantized.boost.max()),
+            a_bits=self.config.a_bits, out_bits=self.config.out_bits, saturations=0, retries=0,
+            range_target=None, adc_resolution_low=False, std_error=0.0, seed=seed, wall_s=0.0,
+            note=note)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Ranging:
+    """How a run fills the state range (device units; the state x lies in [-1, 1)).
+
+    Attributes
+    ----------
+    target : float
+        Fraction of the state range that |mean| + 5 std of the busiest cell may fill.
+    b_device_peak : float
+        Largest |b| entry in device units (0 for an inverse: b = 0).
+    beta : float
+        Inverse temperature in device units (noise variance per step 2 h / beta).
+    cell_std : float
+        Largest per-cell state std as a fraction of the range: the bound of
+        :meth:`from_bounds`, or the pilot's measure.
+    """
+
+    target: float
+    b_device_peak: float
+    beta: float
+    cell_std: float
+
+    @classmethod
+    def from_bounds(cls, target: float, lambda_min: float, moments: bool) -> _Ranging:
+        """Ranging from bounds: |mean| <= |b|_2 / lambda_min, var <= 1 / (beta lambda_min); a
+        solve gives half the target to the mean and half to 5 std, an inverse all to 5 std."""
+        mean_peak = 0.0 if moments else target / 2
+        noise_std = (target - mean_peak) / 5
+        b_device_peak = mean_peak * lambda_min if mean_peak else 0.0
+        return cls(target=target, b_device_peak=b_device_peak,
+                   beta=1.0 / (noise_std**2 * lambda_min), cell_std=noise_std)
+
+    def grown(self, factor: float) -> _Ranging:
+        """Mean and std scaled up by ``factor`` (the pilot found room)."""
+        return dataclasses.replace(self, b_device_peak=self.b_device_peak * factor,
+                                   beta=self.beta / factor**2, cell_std=self.cell_std * factor)
+
+    def backed_off(self) -> _Ranging:
+        """Mean, std and target halved (the state saturated)."""
+        return _Ranging(target=self.target / 2, b_device_peak=self.b_device_peak / 2,
+                        beta=self.beta * 4, cell_std=self.cell_std / 2)
+
+    def noise_sigma(self, h: float) -> float:
+        """Per-step noise std in state units at Euler step size ``h``: sqrt(2 h / beta)."""
+        return math.sqrt(2 * h / self.beta)
+
+    def bias_vectors(self, columns: np.ndarray, config: SPUConfig) -> QuantizedVectors:
+        """The right-hand sides quantized with their largest entry at ``b_device_peak``."""
+        if self.b_device_peak:
+            return quantize_vectors(columns, self.b_device_peak, config)
+        return quantize_vectors(np.zeros_like(columns), 1.0, config)
+
+
+@dataclasses.dataclass(frozen=True)
+class _MainRun:
+    """The accepted sampling jobs of a run: their results, registers, bias vectors and ranging,
+    with Euler steps (summed over chains and retries), saturations (accepted run) and retries."""
+
+    results: list
+    params: JobParams
+    bias: QuantizedVectors
+    ranging: _Ranging
+    steps: int
+    saturations: int
+    retries: int
+
+
+def _inverse_from_moments(result, loaded: LoadedMatrix, h: float, beta: float,
+                          config: SPUConfig, correct: bool) -> tuple[np.ndarray, bool]:
+    """A^-1 (original units) from one chain's moments: beta (I - h A_dev / 2) Cov(y) / scale_A
+    (Euler--Maruyama correction when ``correct``), the ADC's rounding variance LSB**2/12
+    (Sheppard) taken out. Also returns whether some variance fell below 4 LSB**2."""
+    n, lsb_y = loaded.n, 2.0**-config.fy
+    mean = result.sum_y / result.count * lsb_y
+    second = _unpack_upper(result.sum_yy, n) / result.count * lsb_y**2
+    cov = (second - np.outer(mean, mean)) * (result.count / (result.count - 1))
+    cov -= np.eye(n) * lsb_y**2 / 12             # Sheppard: ADC rounding variance
+    if correct:
+        inv_dev = beta * (np.eye(n) - h * loaded.quantized.device_matrix / 2) @ cov
+    else:
+        inv_dev = beta * cov
+    low_resolution = bool(np.min(np.diag(cov)) < 4 * lsb_y**2)
+    return (inv_dev + inv_dev.T) / 2 / loaded.quantized.scale, low_resolution
+
+
+def _solution_from_means(results, bias: QuantizedVectors, loaded: LoadedMatrix,
+                         config: SPUConfig) -> np.ndarray:
+    """x (original units, shape (chains, n)) from the chains' sample means."""
+    means = np.stack([r.sum_y / r.count for r in results]) * 2.0**-config.fy
+    # The device's b stands for b / scale_b and its A for A / scale_A, so
+    # A^-1 b = mean * scale_b / scale_A.
+    return means * bias.scales[:, None] / loaded.quantized.scale
 
 
 def _unpack_upper(sum_yy: np.ndarray, n: int) -> np.ndarray:

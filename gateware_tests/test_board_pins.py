@@ -100,16 +100,15 @@ def test_serial_transport_through_pty_matches_golden(tmp_path):
         with driver.open(f"serial:{port}?baud={BAUD}", timeout=60.0) as board:
             assert board.config == config
             (raw,) = board.backend.run_jobs(a_q, b_q, params, [0xC0FFEE])
-            x_board = board.solve(a, b, samples=64, seed=11)
-            diagnostics = board.last_diagnostics
+            x_board, diagnostics = board.solve_with_info(a, b, samples=64, seed=11)
         (golden_raw,) = golden.run_jobs(config, a_q, b_q, params, [0xC0FFEE])
         assert raw == golden_raw, (raw, golden_raw)
         assert raw.saturations == golden_raw.saturations and raw.count == 16
 
         with driver.open("model", **config.to_dict()) as model:
             x_model = model.solve(a, b, samples=64, seed=11)
-        print(f"board (simulated, via pty): x = {x_board}, {diagnostics['steps']} steps")
-        assert diagnostics["steps"] > 0
+        print(f"board (simulated, via pty): x = {x_board}, {diagnostics.steps} steps")
+        assert diagnostics.steps > 0
         np.testing.assert_array_equal(x_board, x_model)
     finally:
         done_file.write_text("done")

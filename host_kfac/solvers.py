@@ -14,12 +14,15 @@ Solvers:
 - :class:`DigitalSolver`: Cholesky (retried in float64 when the factor's precision fails) or a
   symmetric eigendecomposition, O(n³) per factor at each inverse update, O(out·in·(out + in))
   per step.
-- :class:`ThermodynamicSolver`: the SPU does the linear algebra, by the paper's two methods.
-  **Method 1** (``method="inverse"``) estimates ``A_d⁻¹`` and ``G_d⁻¹`` from the sample
-  covariance of the SPU at equilibrium (one device inversion per factor per inverse update);
-  the host multiplies. **Method 2** (``method="linsolve"``) solves ``G_d Y = V`` and then
-  ``A_d Uᵀ = Yᵀ`` on the SPU every step, one chain per right-hand side column (the device's
-  sample means), so no inverse is ever formed.
+- :class:`ThermodynamicSolver` (the base of the SPU solvers: device, seeds, counters, fallback):
+  the SPU does the linear algebra, by the paper's two methods, one class each.
+  :class:`ThermodynamicInverseSolver` (**Method 1**, ``"inverse"``) estimates ``A_d⁻¹`` and
+  ``G_d⁻¹`` from the sample covariance of the SPU at equilibrium (one device inversion per
+  factor per inverse update); the host multiplies, as :class:`DigitalSolver` does (both are
+  :class:`FactorInverseSolver`). :class:`ThermodynamicLinsolveSolver` (**Method 2**,
+  ``"linsolve"``) solves ``G_d Y = V`` and then ``A_d Uᵀ = Yᵀ`` on the SPU every step, one chain
+  per right-hand side column (the device's sample means), so no inverse is ever formed.
+  :func:`thermodynamic_solver` picks one by its name.
 
 Quantization (input DAC ``a_bits``/``b_bits``, output ADC ``out_bits``), the conservative
 (diagonally boosted, never less damped) input quantization and the sample counts are the
@@ -35,7 +38,9 @@ import warnings
 import numpy as np
 import torch
 
-__all__ = ["Solver", "DigitalSolver", "ThermodynamicSolver", "block_ranges"]
+__all__ = ["Solver", "FactorInverseSolver", "DigitalSolver", "ThermodynamicSolver",
+           "ThermodynamicInverseSolver", "ThermodynamicLinsolveSolver", "THERMODYNAMIC_METHODS",
+           "thermodynamic_solver", "block_ranges"]
 
 
 def _finite(t: torch.Tensor) -> bool:
@@ -81,7 +86,53 @@ class Solver(abc.ABC):
         self.metrics = dict(state["metrics"])
 
 
-class DigitalSolver(Solver):
+class FactorInverseSolver(Solver):
+    """A solver that inverts each damped factor at an inverse update and multiplies every step.
+
+    Keeps each layer's ``[A_d⁻¹, G_d⁻¹]``; :meth:`precondition` forms ``G_d⁻¹ V A_d⁻¹`` (two
+    matrix products, O(out·in·(out + in)) per step). A subclass says how one factor is inverted
+    (:meth:`_invert_factor`) and what happens when that fails. The inverses are part of
+    :meth:`state_dict`.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self._inverses: dict[str, list[torch.Tensor | None]] = {}
+
+    @abc.abstractmethod
+    def _invert_factor(self, layer: str, kind: str, matrix: torch.Tensor,
+                       previous: torch.Tensor | None) -> torch.Tensor | None:
+        """The inverse of one damped factor (``kind`` "A" or "G") in the factor's dtype; on
+        failure the ``previous`` inverse (None before the first). Warnings it issues use
+        ``stacklevel=3``, pointing at the caller of :meth:`update`."""
+
+    def update(self, layer, a_damped, g_damped):
+        self._count("inverse_updates")
+        previous = self._inverses.get(layer, [None, None])
+        new = []
+        for kind, matrix, old in (("A", a_damped, previous[0]), ("G", g_damped, previous[1])):
+            new.append(self._invert_factor(layer, kind, matrix, old))
+        self._inverses[layer] = new
+
+    def precondition(self, layer, grad):
+        a_inv, g_inv = self._inverses.get(layer, [None, None])
+        out = grad
+        if g_inv is not None:
+            out = g_inv.to(grad.dtype) @ out
+        if a_inv is not None:
+            out = out @ a_inv.to(grad.dtype)
+        return out
+
+    def state_dict(self):
+        return {**super().state_dict(), "inverses": {k: list(v) for k, v in self._inverses.items()}}
+
+    def load_state_dict(self, state):
+        super().load_state_dict(state)
+        self._inverses = {k: [None if t is None else t.clone() for t in v]
+                          for k, v in state["inverses"].items()}
+
+
+class DigitalSolver(FactorInverseSolver):
     """Exact inverses of the damped factors on the host CPU.
 
     Parameters
@@ -104,7 +155,6 @@ class DigitalSolver(Solver):
             raise ValueError(f"DigitalSolver method must be 'cholesky' or 'eigen', got {method!r}")
         self.method = method
         self.name = f"digital-{method}"
-        self._inverses: dict[str, list[torch.Tensor | None]] = {}
         self.metrics = {"inverse_updates": 0, "inverse_failures": 0, "float64_retries": 0}
 
     def invert(self, matrix: torch.Tensor) -> torch.Tensor | None:
@@ -127,37 +177,15 @@ class DigitalSolver(Solver):
         inverse = inverse.to(matrix.dtype)
         return inverse if _finite(inverse) else None
 
-    def update(self, layer, a_damped, g_damped):
-        previous = self._inverses.get(layer, [None, None])
-        new = []
-        for kind, matrix, old in (("A", a_damped, previous[0]), ("G", g_damped, previous[1])):
-            inverse = self.invert(matrix)
-            if inverse is None:
-                self._count("inverse_failures")
-                warnings.warn(f"K-FAC digital solver: could not invert the damped {kind} factor of "
-                              f"layer {layer!r}; keeping the previous preconditioner",
-                              RuntimeWarning, stacklevel=2)
-                inverse = old
-            new.append(inverse)
-        self._inverses[layer] = new
-        self._count("inverse_updates")
-
-    def precondition(self, layer, grad):
-        a_inv, g_inv = self._inverses.get(layer, [None, None])
-        out = grad
-        if g_inv is not None:
-            out = g_inv.to(grad.dtype) @ out
-        if a_inv is not None:
-            out = out @ a_inv.to(grad.dtype)
-        return out
-
-    def state_dict(self):
-        return {**super().state_dict(), "inverses": {k: list(v) for k, v in self._inverses.items()}}
-
-    def load_state_dict(self, state):
-        super().load_state_dict(state)
-        self._inverses = {k: [None if t is None else t.clone() for t in v]
-                          for k, v in state["inverses"].items()}
+    def _invert_factor(self, layer, kind, matrix, previous):
+        inverse = self.invert(matrix)
+        if inverse is None:
+            self._count("inverse_failures")
+            warnings.warn(f"K-FAC digital solver: could not invert the damped {kind} factor of "
+                          f"layer {layer!r}; keeping the previous preconditioner",
+                          RuntimeWarning, stacklevel=3)
+            return previous
+        return inverse
 
 
 def block_ranges(size: int, capacity: int) -> list[tuple[int, int]]:
@@ -169,19 +197,16 @@ def block_ranges(size: int, capacity: int) -> list[tuple[int, int]]:
 
 
 class ThermodynamicSolver(Solver):
-    """K-FAC's linear algebra on an SPU (emulated, simulated or a board) through a driver handle.
+    """K-FAC's linear algebra on an SPU (emulated, simulated or a board) through a driver handle:
+    the base of the paper's two methods, :class:`ThermodynamicInverseSolver` (Method 1) and
+    :class:`ThermodynamicLinsolveSolver` (Method 2); :func:`thermodynamic_solver` picks one by
+    name.
 
     Parameters
     ----------
     device : thermospu.driver Device
         From ``thermospu.driver.open(uri, n=..., a_bits=..., out_bits=...)``; its configuration
         fixes the largest factor it holds (``device.config.n``) and the quantization.
-    method : {"inverse", "linsolve"}
-        ``"inverse"`` (Method 1): at each inverse update the SPU estimates ``A_d⁻¹`` and
-        ``G_d⁻¹`` (``device.inv``) and each step the host forms ``G_d⁻¹ V A_d⁻¹``; 2 device
-        jobs per layer per inverse update. ``"linsolve"`` (Method 2): each step the SPU solves
-        ``G_d Y = V`` (``in + 1`` right-hand sides) and ``A_d Uᵀ = Yᵀ`` (``out`` right-hand
-        sides) with ``device.solve``; 2 device jobs per layer per step, no inverse formed.
     samples : int or None
         Samples per device job; None lets the device choose (its default, or ``tol``). The
         estimate's statistical error falls as ``1/sqrt(samples)`` until the quantization floor
@@ -196,8 +221,8 @@ class ThermodynamicSolver(Solver):
         of K-FAC's own (the factor is replaced by its block-diagonal part).
     fallback : bool
         When the device fails (any ``SPUError`` except a capacity error), solve that update on
-        the host with a :class:`DigitalSolver` instead, warn, and count it in
-        ``metrics["fallbacks"]``. When False the error propagates.
+        the host instead, warn, and count it in ``metrics["fallbacks"]``. When False the error
+        propagates.
     seed : int
         Base of the device job seeds: job j runs with a 64-bit seed derived from (seed, j) by
         ``numpy.random.SeedSequence``; the job counter is part of :meth:`state_dict`, so a
@@ -208,13 +233,9 @@ class ThermodynamicSolver(Solver):
     ``inverse_updates``.
     """
 
-    def __init__(self, device, method: str = "inverse", *, samples: int | None = None,
-                 tol: float | None = None, split_blocks: bool = False, fallback: bool = True,
-                 seed: int = 0):
+    def __init__(self, device, *, samples: int | None = None, tol: float | None = None,
+                 split_blocks: bool = False, fallback: bool = True, seed: int = 0):
         super().__init__()
-        if method not in ("inverse", "linsolve"):
-            raise ValueError(f"ThermodynamicSolver method must be 'inverse' (Method 1) or "
-                             f"'linsolve' (Method 2), got {method!r}")
         if samples is not None and (isinstance(samples, bool) or not isinstance(samples, int)
                                     or samples < 1):
             raise ValueError(f"samples must be a positive int or None, got {samples!r}")
@@ -223,22 +244,15 @@ class ThermodynamicSolver(Solver):
         if samples is not None and tol is not None:
             raise ValueError("give samples or tol, not both")
         self.device = device
-        self.method = method
         self.samples = samples
         self.tol = tol
         self.split_blocks = split_blocks
         self.fallback = fallback
         self.seed = int(seed)
-        self.name = f"spu-{method}"
-        self._digital = DigitalSolver("cholesky")
         self._jobs = 0
-        self._inverses: dict[str, list[torch.Tensor | None]] = {}
-        self._factors: dict[str, list[np.ndarray]] = {}
-        self._loaded: dict[str, list] = {}     # Method 2: device.load of each factor's blocks
         self.metrics = {"device_jobs": 0, "spu_steps": 0, "spu_samples": 0, "saturations": 0,
                         "fallbacks": 0, "inverse_updates": 0}
 
-    # --- device calls -----------------------------------------------------------------------
     @property
     def capacity(self) -> int:
         return self.device.config.n
@@ -259,37 +273,16 @@ class ThermodynamicSolver(Solver):
         self._jobs += 1
         return seed
 
-    def _record(self) -> None:
-        d = getattr(self.device, "last_diagnostics", None) or {}
+    def _record(self, diagnostics) -> None:
+        """Count one device job and what its :class:`~thermospu.driver.SolveDiagnostics` report."""
         self._count("device_jobs")
-        self._count("spu_steps", int(d.get("steps", 0)))
-        self._count("spu_samples", int(d.get("samples", 0)))
-        self._count("saturations", int(d.get("saturations", 0)))
+        self._count("spu_steps", int(diagnostics.steps))
+        self._count("spu_samples", int(diagnostics.samples))
+        self._count("saturations", int(diagnostics.saturations))
 
-    def _device_inv(self, matrix: np.ndarray) -> np.ndarray:
-        out = np.zeros_like(matrix)
-        for start, stop in block_ranges(len(matrix), self.capacity):
-            block = matrix[start:stop, start:stop]
-            out[start:stop, start:stop] = self.device.inv(block, samples=self.samples, tol=self.tol,
-                                                          seed=self._next_seed())
-            self._record()
-        return (out + out.T) / 2
-
-    def _load_blocks(self, matrix: np.ndarray) -> list:
-        """Validate, quantize and range each diagonal block once (``device.load``); Method 2
-        then solves against the loaded blocks every step until the next inverse update."""
-        return [(start, stop, self.device.load(matrix[start:stop, start:stop]))
-                for start, stop in block_ranges(len(matrix), self.capacity)]
-
-    def _device_solve(self, blocks: list, rhs: np.ndarray) -> np.ndarray:
-        out = np.empty_like(rhs)
-        for start, stop, loaded in blocks:
-            out[start:stop] = self.device.solve(loaded, rhs[start:stop], samples=self.samples,
-                                                tol=self.tol, seed=self._next_seed())
-            self._record()
-        return out
-
-    def _fall_back(self, error: Exception, what: str) -> None:
+    def _fall_back(self, error: Exception, what: str, *, stacklevel: int) -> None:
+        """Re-raise ``error`` unless falling back is allowed; else count and warn (``stacklevel``
+        counted from the caller of this method, as ``warnings.warn`` counts)."""
         from thermospu.driver.errors import DeviceCapacityError
         if not self.fallback or isinstance(error, DeviceCapacityError):
             raise error
@@ -297,49 +290,101 @@ class ThermodynamicSolver(Solver):
         self._count(f"fallbacks_{type(error).__name__}")
         warnings.warn(f"K-FAC thermodynamic solver: device failed on {what} "
                       f"({type(error).__name__}: {error}); solved on the host for this update",
-                      RuntimeWarning, stacklevel=3)
+                      RuntimeWarning, stacklevel=stacklevel + 1)
 
-    # --- the solver interface ------------------------------------------------------------------
-    def update(self, layer, a_damped, g_damped):
+    def state_dict(self):
+        return {**super().state_dict(), "seed": self.seed, "jobs": self._jobs}
+
+    def load_state_dict(self, state):
+        super().load_state_dict(state)
+        self.seed, self._jobs = state["seed"], state["jobs"]
+
+
+class ThermodynamicInverseSolver(ThermodynamicSolver, FactorInverseSolver):
+    """**Method 1**: at each inverse update the SPU estimates ``A_d⁻¹`` and ``G_d⁻¹`` from the
+    sample covariance of its state at equilibrium (``device.inv_with_info``; 2 device jobs per
+    layer, more with ``split_blocks``); each step the host forms ``G_d⁻¹ V A_d⁻¹``.
+
+    Parameters as :class:`ThermodynamicSolver`. A non-finite factor keeps the previous inverse
+    (a ``RuntimeWarning``, ``metrics["inverse_failures"]``); a device failure falls back to a
+    Cholesky inverse on the host (:class:`DigitalSolver`).
+    """
+
+    name = "spu-inverse"
+
+    def __init__(self, device, **options):
+        super().__init__(device, **options)
+        self._digital = DigitalSolver("cholesky")
+
+    def _device_inv(self, matrix: np.ndarray) -> np.ndarray:
+        out = np.zeros_like(matrix)
+        for start, stop in block_ranges(len(matrix), self.capacity):
+            block = matrix[start:stop, start:stop]
+            out[start:stop, start:stop], info = self.device.inv_with_info(
+                block, samples=self.samples, tol=self.tol, seed=self._next_seed())
+            self._record(info)
+        return (out + out.T) / 2
+
+    def _invert_factor(self, layer, kind, matrix, previous):
         from thermospu.driver.errors import SPUError
+        if not _finite(matrix):
+            warnings.warn(f"K-FAC: non-finite damped {kind} factor of layer {layer!r}; keeping "
+                          f"the previous preconditioner", RuntimeWarning, stacklevel=3)
+            self._count("inverse_failures")
+            return previous
+        try:
+            inverse = torch.from_numpy(self._device_inv(matrix.detach().to(torch.float64).numpy()))
+            if not _finite(inverse):
+                raise FloatingPointError("device returned a non-finite inverse")
+        except (SPUError, FloatingPointError) as error:
+            if isinstance(error, FloatingPointError):
+                error = _as_device_error(error)
+            self._fall_back(error, f"the {kind} factor of layer {layer!r}", stacklevel=3)
+            inverse = self._digital.invert(matrix.to(torch.float64))
+            if inverse is None:
+                inverse = previous
+        return None if inverse is None else inverse.to(matrix.dtype)
+
+
+class ThermodynamicLinsolveSolver(ThermodynamicSolver):
+    """**Method 2**: each step the SPU solves ``G_d Y = V`` (``in + 1`` right-hand sides) and
+    then ``A_d Uᵀ = Yᵀ`` (``out`` right-hand sides) with ``device.solve_with_info``, one chain
+    per column (the device's sample means); 2 device jobs per layer per step, no inverse formed.
+
+    Parameters as :class:`ThermodynamicSolver`. Each damped factor is loaded on the device
+    (``device.load``: validated, quantized, ranged) once per inverse update and reused every
+    step. A device failure solves that step's systems on the host (``torch.linalg.solve``).
+    """
+
+    name = "spu-linsolve"
+
+    def __init__(self, device, **options):
+        super().__init__(device, **options)
+        self._factors: dict[str, list[np.ndarray]] = {}
+        self._loaded: dict[str, list] = {}     # device.load of each factor's blocks
+
+    def _load_blocks(self, matrix: np.ndarray) -> list:
+        """Validate, quantize and range each diagonal block once (``device.load``); the solver
+        then solves against the loaded blocks every step until the next inverse update."""
+        return [(start, stop, self.device.load(matrix[start:stop, start:stop]))
+                for start, stop in block_ranges(len(matrix), self.capacity)]
+
+    def _device_solve(self, blocks: list, rhs: np.ndarray) -> np.ndarray:
+        out = np.empty_like(rhs)
+        for start, stop, loaded in blocks:
+            out[start:stop], info = self.device.solve_with_info(
+                loaded, rhs[start:stop], samples=self.samples, tol=self.tol,
+                seed=self._next_seed())
+            self._record(info)
+        return out
+
+    def update(self, layer, a_damped, g_damped):
         self._count("inverse_updates")
-        if self.method == "linsolve":
-            self._factors[layer] = [a_damped.detach().to(torch.float64).numpy(),
-                                    g_damped.detach().to(torch.float64).numpy()]
-            self._loaded.pop(layer, None)
-            return
-        previous = self._inverses.get(layer, [None, None])
-        new = []
-        for kind, matrix, old in (("A", a_damped, previous[0]), ("G", g_damped, previous[1])):
-            if not _finite(matrix):
-                warnings.warn(f"K-FAC: non-finite damped {kind} factor of layer {layer!r}; keeping "
-                              f"the previous preconditioner", RuntimeWarning, stacklevel=2)
-                self._count("inverse_failures")
-                new.append(old)
-                continue
-            try:
-                inverse = torch.from_numpy(self._device_inv(matrix.detach().to(torch.float64).numpy()))
-                if not _finite(inverse):
-                    raise FloatingPointError("device returned a non-finite inverse")
-            except (SPUError, FloatingPointError) as error:
-                if isinstance(error, FloatingPointError):
-                    error = _as_device_error(error)
-                self._fall_back(error, f"the {kind} factor of layer {layer!r}")
-                inverse = self._digital.invert(matrix.to(torch.float64))
-                if inverse is None:
-                    inverse = old
-            new.append(None if inverse is None else inverse.to(matrix.dtype))
-        self._inverses[layer] = new
+        self._factors[layer] = [a_damped.detach().to(torch.float64).numpy(),
+                                g_damped.detach().to(torch.float64).numpy()]
+        self._loaded.pop(layer, None)
 
     def precondition(self, layer, grad):
-        if self.method == "inverse":
-            a_inv, g_inv = self._inverses.get(layer, [None, None])
-            out = grad
-            if g_inv is not None:
-                out = g_inv.to(grad.dtype) @ out
-            if a_inv is not None:
-                out = out @ a_inv.to(grad.dtype)
-            return out
         if layer not in self._factors:
             return grad
         from thermospu.driver.errors import SPUError
@@ -356,24 +401,35 @@ class ThermodynamicSolver(Solver):
         except (SPUError, FloatingPointError) as error:
             if isinstance(error, FloatingPointError):
                 error = _as_device_error(error)
-            self._fall_back(error, f"the linear systems of layer {layer!r}")
+            self._fall_back(error, f"the linear systems of layer {layer!r}", stacklevel=2)
             g_t, a_t = torch.from_numpy(g_d), torch.from_numpy(a_d)
             y = torch.linalg.solve(g_t, torch.from_numpy(v))
             u = torch.linalg.solve(a_t, y.T).T.numpy()
         return torch.from_numpy(np.ascontiguousarray(u)).to(grad.dtype)
 
     def state_dict(self):
-        return {**super().state_dict(), "seed": self.seed, "jobs": self._jobs,
-                "inverses": {k: list(v) for k, v in self._inverses.items()},
+        return {**super().state_dict(),
                 "factors": {k: [a.copy(), g.copy()] for k, (a, g) in self._factors.items()}}
 
     def load_state_dict(self, state):
         super().load_state_dict(state)
-        self.seed, self._jobs = state["seed"], state["jobs"]
-        self._inverses = {k: [None if t is None else t.clone() for t in v]
-                          for k, v in state["inverses"].items()}
         self._factors = {k: [a.copy(), g.copy()] for k, (a, g) in state["factors"].items()}
         self._loaded = {}      # re-loaded on first use; loading is deterministic
+
+
+THERMODYNAMIC_METHODS: dict[str, type[ThermodynamicSolver]] = {
+    "inverse": ThermodynamicInverseSolver, "linsolve": ThermodynamicLinsolveSolver}
+
+
+def thermodynamic_solver(device, method: str = "inverse", **options) -> ThermodynamicSolver:
+    """The thermodynamic solver of a method named by string (as configurations and the CLI give
+    it): ``"inverse"`` (Method 1, :class:`ThermodynamicInverseSolver`) or ``"linsolve"``
+    (Method 2, :class:`ThermodynamicLinsolveSolver`); ``options`` as :class:`ThermodynamicSolver`.
+    """
+    if method not in THERMODYNAMIC_METHODS:
+        raise ValueError(f"the thermodynamic method must be 'inverse' (Method 1) or 'linsolve' "
+                         f"(Method 2), got {method!r}")
+    return THERMODYNAMIC_METHODS[method](device, **options)
 
 
 def _as_device_error(error: Exception):

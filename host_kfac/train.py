@@ -23,7 +23,7 @@ from thermospu.rtl.spec.config import ConfigError
 from .data import load_dataset
 from .models import build_model
 from .optimizer import KFAC
-from .solvers import DigitalSolver, ThermodynamicSolver
+from .solvers import DigitalSolver, thermodynamic_solver
 
 __all__ = ["TrainConfig", "train", "make_optimizer", "make_solver", "measure_step_times",
            "DEFAULT_LR", "set_threads"]
@@ -153,8 +153,8 @@ def make_solver(cfg: TrainConfig, layer_sizes: list[int]):
                          a_bits=cfg.in_bits or default("a_bits", EMULATED_BITS),
                          b_bits=cfg.in_bits or default("b_bits", EMULATED_BITS),
                          out_bits=cfg.out_bits or default("out_bits", EMULATED_BITS))
-    return ThermodynamicSolver(device, cfg.method, samples=cfg.samples, tol=cfg.tol,
-                               split_blocks=cfg.split_blocks, seed=cfg.seed)
+    return thermodynamic_solver(device, cfg.method, samples=cfg.samples, tol=cfg.tol,
+                                split_blocks=cfg.split_blocks, seed=cfg.seed)
 
 
 def _factor_sizes(model) -> list[int]:

@@ -24,7 +24,8 @@ def tiny_batch(seed: int = 1, batch: int = 6):
 
 
 class ExactDevice:
-    """Stands in for a driver Device: exact solve/inv in float64, a call log, injected failures.
+    """Stands in for a driver Device: exact solve/inv in float64 (with the diagnostics the
+    solvers read), a call log, injected failures.
 
     ``fail_on`` holds call indices (0-based) that raise ``DeviceError``."""
 
@@ -34,23 +35,22 @@ class ExactDevice:
         self.calls = []
         self.loads = 0
         self.fail_on = set(fail_on)
-        self.last_diagnostics = {}
 
     def _log(self, kind, A, seed):
         index = len(self.calls)
         self.calls.append((kind, A.shape[0], seed))
         if index in self.fail_on:
             raise DeviceError(f"injected failure on call {index}")
-        self.last_diagnostics = {"steps": 100 * A.shape[0], "samples": 10, "saturations": 0}
+        return types.SimpleNamespace(steps=100 * A.shape[0], samples=10, saturations=0)
 
     def load(self, A):
         self.loads += 1
         return np.array(A)
 
-    def inv(self, A, *, samples=None, tol=None, seed=None):
-        self._log("inv", A, seed)
-        return np.linalg.inv(A)
+    def inv_with_info(self, A, *, samples=None, tol=None, seed=None):
+        info = self._log("inv", A, seed)
+        return np.linalg.inv(A), info
 
-    def solve(self, A, b, *, samples=None, tol=None, seed=None):
-        self._log("solve", A, seed)
-        return np.linalg.solve(A, b)
+    def solve_with_info(self, A, b, *, samples=None, tol=None, seed=None):
+        info = self._log("solve", A, seed)
+        return np.linalg.solve(A, b), info

@@ -13,7 +13,8 @@ from kfac_helpers import ExactDevice, tiny_batch, tiny_net
 from thermospu.host_kfac.capture import layer_gradient_matrix
 from thermospu.host_kfac.optimizer import KFAC
 from thermospu.host_kfac.preconditioner import KFACPreconditioner
-from thermospu.host_kfac.solvers import DigitalSolver, ThermodynamicSolver
+from thermospu.host_kfac.solvers import (DigitalSolver, ThermodynamicInverseSolver,
+                                         thermodynamic_solver)
 
 
 def batches(count, start=0):
@@ -32,8 +33,8 @@ def train_steps(net, optimizer, data, fisher="empirical"):
 
 def spu_solver(method):
     import thermospu.driver as driver
-    return ThermodynamicSolver(driver.open("model", n=13, a_bits=8, b_bits=8, out_bits=8),
-                               method, samples=200, seed=7, fallback=False)
+    return thermodynamic_solver(driver.open("model", n=13, a_bits=8, b_bits=8, out_bits=8),
+                                method, samples=200, seed=7, fallback=False)
 
 
 SOLVERS = {
@@ -72,7 +73,7 @@ def test_resume_from_checkpoint_continues_identically(solver, fisher):
 
 def test_checkpoint_of_another_solver_is_refused():
     opt = KFAC(tiny_net(), solver=DigitalSolver())
-    other = KFAC(tiny_net(), solver=ThermodynamicSolver(ExactDevice()))
+    other = KFAC(tiny_net(), solver=ThermodynamicInverseSolver(ExactDevice()))
     with pytest.raises(ValueError, match="digital-cholesky"):
         other.load_state_dict(opt.state_dict())
 

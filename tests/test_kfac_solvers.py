@@ -11,7 +11,9 @@ from kfac_helpers import ExactDevice, tiny_batch, tiny_net
 from thermospu.driver.errors import DeviceCapacityError, DeviceError
 from thermospu.host_kfac.capture import layer_gradient_matrix
 from thermospu.host_kfac.preconditioner import KFACPreconditioner
-from thermospu.host_kfac.solvers import (DigitalSolver, ThermodynamicSolver, block_ranges)
+from thermospu.host_kfac.solvers import (DigitalSolver, ThermodynamicInverseSolver,
+                                         ThermodynamicLinsolveSolver, block_ranges,
+                                         thermodynamic_solver)
 
 
 def preconditioned_step(solver, damping=0.05, pi_adjust=True):
@@ -90,14 +92,14 @@ def test_failed_inversion_keeps_previous_inverse():
 def test_gradient_passes_unchanged_before_first_update():
     v = torch.randn(3, 5)
     assert torch.equal(DigitalSolver().precondition("never", v), v)
-    assert torch.equal(ThermodynamicSolver(ExactDevice(), "linsolve").precondition("never", v), v)
+    assert torch.equal(ThermodynamicLinsolveSolver(ExactDevice()).precondition("never", v), v)
 
 
 @pytest.mark.parametrize("method", ["inverse", "linsolve"])
 def test_thermodynamic_solver_with_exact_device_matches_digital(method):
     _, _, digital = preconditioned_step(DigitalSolver())
     device = ExactDevice(n=16)
-    pre, _, thermo = preconditioned_step(ThermodynamicSolver(device, method))
+    pre, _, thermo = preconditioned_step(thermodynamic_solver(device, method))
     for name in digital:
         torch.testing.assert_close(thermo[name], digital[name], rtol=1e-4, atol=1e-6)
     kinds = {kind for kind, _, _ in device.calls}
@@ -116,13 +118,13 @@ def test_thermodynamic_solver_with_exact_device_matches_digital(method):
 
 def test_factor_larger_than_device_is_a_clear_error():
     with pytest.raises(DeviceCapacityError, match=r"N=8.*'0' \(A 9x9.*split_blocks=True"):
-        KFACPreconditioner(tiny_net(), ThermodynamicSolver(ExactDevice(n=8)))
+        KFACPreconditioner(tiny_net(), ThermodynamicInverseSolver(ExactDevice(n=8)))
 
 
 @pytest.mark.parametrize("method", ["inverse", "linsolve"])
 def test_split_blocks_solves_the_block_diagonal_part(method):
     device = ExactDevice(n=5)
-    pre, raw, new = preconditioned_step(ThermodynamicSolver(device, method, split_blocks=True))
+    pre, raw, new = preconditioned_step(thermodynamic_solver(device, method, split_blocks=True))
     assert max(n for _, n, _ in device.calls) <= 5
     for name in pre.layers:
         a_d, g_d = (m.double() for m in pre.damped_factors(name))
@@ -146,23 +148,23 @@ def test_device_failure_falls_back_to_digital_with_warning_and_counter(method):
     _, _, digital = preconditioned_step(DigitalSolver())
     device = ExactDevice(n=16, fail_on={1})
     with pytest.warns(RuntimeWarning, match="device failed.*injected failure"):
-        pre, _, thermo = preconditioned_step(ThermodynamicSolver(device, method))
+        pre, _, thermo = preconditioned_step(thermodynamic_solver(device, method))
     assert pre.solver.metrics["fallbacks"] == 1
     assert pre.solver.metrics["fallbacks_DeviceError"] == 1
     for name in digital:
         torch.testing.assert_close(thermo[name], digital[name], rtol=1e-4, atol=1e-6)
     with pytest.raises(DeviceError, match="injected"):
-        preconditioned_step(ThermodynamicSolver(ExactDevice(n=16, fail_on={0}), method,
-                                                fallback=False))
+        preconditioned_step(thermodynamic_solver(ExactDevice(n=16, fail_on={0}), method,
+                                                 fallback=False))
 
 
 def test_solver_options_are_validated():
     with pytest.raises(ValueError, match="Method 1"):
-        ThermodynamicSolver(ExactDevice(), "cg")
+        thermodynamic_solver(ExactDevice(), "cg")
     with pytest.raises(ValueError, match="samples"):
-        ThermodynamicSolver(ExactDevice(), samples=0)
+        ThermodynamicInverseSolver(ExactDevice(), samples=0)
     with pytest.raises(ValueError, match="not both"):
-        ThermodynamicSolver(ExactDevice(), samples=100, tol=0.1)
+        ThermodynamicInverseSolver(ExactDevice(), samples=100, tol=0.1)
     with pytest.raises(ValueError, match="cholesky"):
         DigitalSolver("lu")
 
@@ -173,7 +175,7 @@ def spu_update_error(in_bits, out_bits, samples, method, seed=0):
     import thermospu.driver as driver
     _, _, digital = preconditioned_step(DigitalSolver(), damping=0.1)
     device = driver.open("model", n=13, a_bits=in_bits, b_bits=in_bits, out_bits=out_bits)
-    solver = ThermodynamicSolver(device, method, samples=samples, seed=seed, fallback=False)
+    solver = thermodynamic_solver(device, method, samples=samples, seed=seed, fallback=False)
     _, _, thermo = preconditioned_step(solver, damping=0.1)
     num = sum(float(((thermo[n] - digital[n]) ** 2).sum()) for n in digital)
     den = sum(float((digital[n] ** 2).sum()) for n in digital)

@@ -158,9 +158,13 @@ def test_results_are_reproducible_per_seed_and_batched_columns_match_single_solv
     assert not np.array_equal(X, dev.solve(A, B, seed=5))
     assert np.all(X[:, 2] == 0)
     assert np.linalg.norm(X[:, 1] + 2 * X[:, 0]) < 0.3 * np.linalg.norm(X[:, 1])
-    d = dev.last_diagnostics
-    for key in ("steps", "samples", "saturations", "std_error", "k", "a_bits", "out_bits"):
-        assert key in d
+    X_again, d = dev.solve_with_info(A, B, seed=4)
+    assert np.array_equal(X_again, X)
+    assert d.chains == 2 and d.steps > d.pilot_steps > 0 and d.samples == 500
+    assert d.saturations == 0 and d.std_error > 0
+    assert (d.a_bits, d.out_bits) == (dev.config.a_bits, dev.config.out_bits)
+    zero, d = dev.solve_with_info(A, np.zeros(6), seed=4)
+    assert np.all(zero == 0) and d.steps == 0 and d.note
     loaded = dev.load(A)
     assert np.array_equal(dev.inv(loaded, seed=2), dev.inv(A, seed=2))
 
@@ -176,10 +180,9 @@ def test_low_bit_output_still_inverts_a_well_conditioned_matrix():
 def test_tolerance_sets_the_sample_count():
     A, b = wishart(5, 3)
     dev = spu.open("model", n=8)
-    dev.solve(A, b, tol=0.2, seed=0)
-    few = dev.last_diagnostics["samples"]
-    dev.solve(A, b, tol=0.1, seed=0)
-    assert dev.last_diagnostics["samples"] == pytest.approx(4 * few, rel=0.02)
+    few = dev.solve_with_info(A, b, tol=0.2, seed=0)[1].samples
+    many = dev.solve_with_info(A, b, tol=0.1, seed=0)[1].samples
+    assert many == pytest.approx(4 * few, rel=0.02)
 
 
 # --- error paths -------------------------------------------------------------------------------

@@ -51,16 +51,14 @@ def run(args) -> int:
         x_exact = np.linalg.solve(A, b)
         A_inv = np.linalg.inv(A)
 
-        x = dev.solve(A, b, seed=args.seed)
-        d = dev.last_diagnostics
+        x, d = dev.solve_with_info(A, b, seed=args.seed)
         err = np.linalg.norm(x - x_exact) / np.linalg.norm(x_exact)
         print(f"\nsolve  A x = b   (n={args.size}, condition {np.linalg.cond(A):.1f})")
         print(f"  relative error |x - x*| / |x*| = {err:.4f}   (estimated std error "
-              f"{d['std_error']:.3g} per coordinate)")
+              f"{d.std_error:.3g} per coordinate)")
         _print_run(d)
 
-        Ainv = dev.inv(A, seed=args.seed)
-        d = dev.last_diagnostics
+        Ainv, d = dev.inv_with_info(A, seed=args.seed)
         err = np.linalg.norm(Ainv - A_inv) / np.linalg.norm(A_inv)
         print(f"\ninvert A")
         print(f"  relative error |A^-1_spu - A^-1|_F / |A^-1|_F = {err:.4f}")
@@ -75,8 +73,9 @@ def run(args) -> int:
     return compare_cli.run(compare_args.parse_args(["--quick"]))
 
 
-def _print_run(d: dict) -> None:
-    print(f"  SPU: {d['steps']} Euler steps (pilot {d['pilot_steps']}), h = 2^-{d['k']}, "
-          f"burn-in {d['burn_in']}, {d['samples']} samples thinned by {d['thin']}, "
-          f"{d['saturations']} saturations, A in {d['a_bits']} bits, "
-          f"ADC {d['out_bits']} bits, {d['wall_s']:.2f} s")
+def _print_run(d) -> None:
+    """One line on what the SPU ran (``d`` a :class:`~thermospu.driver.SolveDiagnostics`)."""
+    print(f"  SPU: {d.steps} Euler steps (pilot {d.pilot_steps}), h = 2^-{d.k}, "
+          f"burn-in {d.burn_in}, {d.samples} samples thinned by {d.thin}, "
+          f"{d.saturations} saturations, A in {d.a_bits} bits, "
+          f"ADC {d.out_bits} bits, {d.wall_s:.2f} s")
