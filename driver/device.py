@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import time
 import warnings
 
@@ -37,9 +38,9 @@ import numpy as np
 
 from thermospu.rtl.spec.config import G_STD, JobParams, SPUConfig
 
-from . import autorange
-from .errors import (DeviceCapacityError, NonFiniteError, NotPositiveDefiniteError,
-                     NotSymmetricError, SaturationError, ShapeError)
+from . import autorange, inputs
+from .errors import (DeviceCapacityError, InvalidInputError, NotPositiveDefiniteError,
+                     NotSymmetricError, SaturationError, ShapeError, SPUError)
 from .diagnostics import SolveDiagnostics
 from .quantize import QuantizedMatrix, QuantizedVectors, quantize_matrix, quantize_vectors
 from .transports import Backend, open_backend
@@ -49,6 +50,10 @@ __all__ = ["Device", "LoadedMatrix", "open"]
 _MASK64 = (1 << 64) - 1
 
 
+#: Below this many samples per dimension an inverse's covariance estimate is mostly noise
+#: (relative Frobenius error ~ sqrt(n / samples)): inv warns; at or below n samples it refuses.
+MEANINGFUL_INV_SAMPLES_PER_DIMENSION = 10
+
 @dataclasses.dataclass(frozen=True)
 class LoadedMatrix:
     """A matrix prepared for the SPU: validated, quantized, its spectrum estimated and the step
@@ -57,6 +62,8 @@ class LoadedMatrix:
     quantized: QuantizedMatrix
     spectrum: autorange.SpectrumEstimate
     plan: autorange.StepPlan
+    #: The device configuration the codes were made for (a LoadedMatrix serves only that one).
+    config: SPUConfig
 
     @property
     def n(self) -> int:
@@ -95,7 +102,7 @@ class Device:
         if not 0 < range_target < 1:
             raise ValueError(f"range_target must lie in (0, 1), got {range_target}")
         self.backend = backend
-        self.default_samples = int(samples)
+        self.default_samples = inputs.integer(samples, "samples", 2, self.config.max_samples)
         self.range_target = range_target
         self.pilot_samples = int(pilot_samples)
         self.check_spd = check_spd
@@ -121,7 +128,7 @@ class Device:
             raise NotPositiveDefiniteError(
                 f"the quantized matrix has a non-positive eigenvalue estimate "
                 f"{spectrum.lambda_min:.3g}; the input is not positive definite")
-        return LoadedMatrix(quantized, spectrum, autorange.plan_steps(spectrum))
+        return LoadedMatrix(quantized, spectrum, autorange.plan_steps(spectrum), self.config)
 
     def solve(self, A, b, *, samples: int | None = None, tol: float | None = None,
               seed: int | None = None) -> np.ndarray:
@@ -180,7 +187,7 @@ class Device:
 
     # --- validation ---------------------------------------------------------------------------
     def _validate_matrix(self, A) -> np.ndarray:
-        A = np.asarray(A, dtype=np.float64)
+        A = inputs.real_array(A, "A")
         if A.ndim != 2 or A.shape[0] != A.shape[1]:
             raise ShapeError(f"A must be a square matrix, got shape {A.shape}")
         n = A.shape[0]
@@ -190,8 +197,6 @@ class Device:
             raise DeviceCapacityError(
                 f"A is {n}x{n} but the device has {self.config.n} cells "
                 f"({self.backend.name}); open a larger device or split the problem")
-        if not np.all(np.isfinite(A)):
-            raise NonFiniteError("A holds NaN or infinite values")
         peak = np.max(np.abs(A))
         if peak == 0:
             raise NotPositiveDefiniteError("A is the zero matrix")
@@ -214,21 +219,29 @@ class Device:
             raise ValueError("give samples or tol, not both")
         if tol is not None:
             samples = autorange.samples_for_tolerance(tol, plan, dimension=dimension)
-        samples = self.default_samples if samples is None else int(samples)
-        if not 2 <= samples <= self.config.max_samples:
+        samples = self.default_samples if samples is None else samples
+        if isinstance(samples, numbers.Integral) and not 2 <= samples <= self.config.max_samples:
             raise DeviceCapacityError(
                 f"samples={samples} is outside [2, {self.config.max_samples}] "
                 f"(2**max_samples_log2 of this device)")
+        samples = inputs.integer(samples, "samples", 2, self.config.max_samples)
+        if samples <= dimension:
+            raise InvalidInputError(
+                f"inv with {samples} samples of a {dimension}x{dimension} matrix: a covariance "
+                f"of fewer samples than dimensions plus one is singular; use at least "
+                f"{MEANINGFUL_INV_SAMPLES_PER_DIMENSION * dimension} (or tol=...)")
+        if samples < MEANINGFUL_INV_SAMPLES_PER_DIMENSION * dimension:
+            warnings.warn(f"inv with {samples} samples of a {dimension}x{dimension} matrix: "
+                          f"fewer than {MEANINGFUL_INV_SAMPLES_PER_DIMENSION} per dimension, "
+                          f"the estimate is mostly noise", RuntimeWarning, stacklevel=4)
         return samples
 
     # --- the run ------------------------------------------------------------------------------
     def _solve(self, A, b, samples, tol, seed) -> tuple[np.ndarray, SolveDiagnostics]:
-        loaded = A if isinstance(A, LoadedMatrix) else self.load(A)
-        B = np.asarray(b, dtype=np.float64)
+        loaded = self._loaded(A)
+        B = inputs.real_array(b, "b")
         if B.ndim not in (1, 2) or B.shape[0] != loaded.n:
             raise ShapeError(f"b must have shape ({loaded.n},) or ({loaded.n}, m), got {B.shape}")
-        if not np.all(np.isfinite(B)):
-            raise NonFiniteError("b holds NaN or infinite values")
         columns = B.reshape(loaded.n, -1).T                       # (m, n)
         nonzero = np.any(columns != 0, axis=1)
         x = np.zeros_like(columns)
@@ -241,8 +254,18 @@ class Device:
             diagnostics = self._no_run_diagnostics(loaded, seed, note="b is zero: x = 0")
         return x.T.reshape(B.shape), diagnostics
 
+    def _loaded(self, A) -> LoadedMatrix:
+        """``A`` loaded for this device (a LoadedMatrix of another device is refused)."""
+        if not isinstance(A, LoadedMatrix):
+            return self.load(A)
+        if A.config != self.config:
+            raise InvalidInputError(
+                f"this LoadedMatrix was quantized for another device configuration "
+                f"({A.config}); load A again on this device ({self.config})")
+        return A
+
     def _inv(self, A, samples, tol, seed) -> tuple[np.ndarray, SolveDiagnostics]:
-        loaded = A if isinstance(A, LoadedMatrix) else self.load(A)
+        loaded = self._loaded(A)
         n_samples = self._sample_count(samples, tol, loaded.plan, dimension=loaded.n)
         return self._run(loaded, np.zeros((1, loaded.n)), n_samples, seed, moments=True)
 
@@ -292,7 +315,7 @@ class Device:
         return managed()
 
     def _seeds(self, seed, count) -> list[int]:
-        ss = np.random.SeedSequence(seed)
+        ss = np.random.SeedSequence(inputs.seed(seed))
         words = ss.generate_state(2 * count, dtype=np.uint32).astype(np.uint64)
         return [int(words[2 * i]) | (int(words[2 * i + 1]) << 32) for i in range(count)]
 
@@ -336,6 +359,20 @@ class Device:
             std_error=std_error, wall_s=time.perf_counter() - started)
         return result, diagnostics
 
+    def _run_jobs(self, loaded, bias, params, seeds, progress=None):
+        """The backend's jobs; an interrupt (Ctrl-C) aborts the device's job before it
+        propagates, so the next call finds the device idle instead of BUSY."""
+        try:
+            return self.backend.run_jobs(loaded.quantized.codes, bias.codes, params, seeds,
+                                         progress=progress)
+        except KeyboardInterrupt:
+            try:
+                self.backend.reset()
+            except SPUError as error:
+                warnings.warn(f"the interrupted job could not be aborted ({error}); call "
+                              f"reset() before the next job", RuntimeWarning, stacklevel=2)
+            raise
+
     def _pilot(self, loaded, columns, ranging: _Ranging, seeds) -> tuple[_Ranging, int]:
         """A short run with moments that measures the busiest cell's |mean| + 5 std and scales
         noise and bias so that it fills ``ranging.target`` of the state range (growth capped at
@@ -344,7 +381,7 @@ class Device:
         params = self._job(loaded, self.pilot_samples, burn_in=loaded.plan.burn_in,
                            b_shift=bias.b_shift, sigma=ranging.noise_sigma(2.0**-loaded.plan.k),
                            moments=True)
-        results = self.backend.run_jobs(loaded.quantized.codes, bias.codes, params, seeds)
+        results = self._run_jobs(loaded, bias, params, seeds)
         fill, cell_std = max(_range_fill(r, self.config) for r in results)
         ranging = dataclasses.replace(ranging, cell_std=cell_std)
         if fill > 0:
@@ -363,8 +400,7 @@ class Device:
                                b_shift=bias.b_shift, sigma=ranging.noise_sigma(2.0**-loaded.plan.k),
                                moments=moments)
             with self._progress_bar(params.steps * chains, loaded.n) as bar:
-                results = self.backend.run_jobs(loaded.quantized.codes, bias.codes, params,
-                                                seeds, progress=bar)
+                results = self._run_jobs(loaded, bias, params, seeds, progress=bar)
             run_steps = sum(r.steps for r in results)
             steps += run_steps
             saturations = sum(r.saturations for r in results)

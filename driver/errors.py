@@ -93,7 +93,13 @@ class DeviceRejectedError(CommandError):
 
 
 class DeviceBusyError(CommandError):
-    """The device is running a job and refused a command that needs it idle."""
+    """The device is running a job and refused a command that needs it idle (an interrupted
+    call can leave it so: ``Device.reset()`` aborts the job)."""
+
+    def __init__(self, message: str, **context):
+        if "reset()" not in message:
+            message += "; if an earlier call was interrupted, Device.reset() aborts its job"
+        super().__init__(message, **context)
 
 
 class DeviceNotReadyError(CommandError):

@@ -129,7 +129,7 @@ def test_uris():
     assert open_backend("model?n=6", n=5).config.n == 5      # keywords win
     with pytest.raises(ConfigError, match="unknown option 'baud'"):
         open_backend("model?baud=9600")
-    with pytest.raises(ConfigError, match="not a int"):
+    with pytest.raises(ConfigError, match="not an integer"):
         open_backend("model?n=six")
     with pytest.raises(errors.TransportError, match="unknown device URI"):
         open_backend("usb:0")

@@ -22,6 +22,7 @@ attempts on a lost or corrupted frame).
 
 from __future__ import annotations
 
+import numbers
 import urllib.parse
 
 from thermospu.rtl.spec.config import ConfigError, SPUConfig
@@ -63,10 +64,18 @@ def _typed(options: dict, allowed: dict, uri: str) -> dict:
         kind = allowed.get(key)
         if kind is None:
             raise ConfigError(f"unknown option {key!r} for {uri!r}; known: {sorted(allowed)}")
+        # Text (from a URI) is parsed; a Python value must already be of the kind: 8.9 cells or
+        # True retries are refused, not truncated.
+        exact = isinstance(value, str) or (
+            not isinstance(value, bool)
+            and isinstance(value, numbers.Integral if kind is int else numbers.Real))
         try:
+            if not exact:
+                raise TypeError
             out[key] = kind(value)
         except (TypeError, ValueError):
-            raise ConfigError(f"option {key}={value!r} for {uri!r} is not a {kind.__name__}") from None
+            raise ConfigError(f"option {key}={value!r} for {uri!r} is not "
+                              f"{'an integer' if kind is int else 'a number'}") from None
     return out
 
 
