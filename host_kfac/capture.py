@@ -298,9 +298,10 @@ class FactorCapture:
             one_d = isinstance(module, nn.Conv1d)
             if one_d:      # a Conv1d is a Conv2d of height 1
                 x = x.unsqueeze(2)
-            pair = (lambda v: (1, v[0])) if one_d else (lambda v: tuple(v))
-            x = F.unfold(x, pair(module.kernel_size), dilation=pair(module.dilation),
-                         padding=pair(module.padding), stride=pair(module.stride))
+            def pair(v, height):
+                return (height, v[0]) if one_d else tuple(v)
+            x = F.unfold(x, pair(module.kernel_size, 1), dilation=pair(module.dilation, 1),
+                         padding=pair(module.padding, 0), stride=pair(module.stride, 1))
             x = x.transpose(1, 2).reshape(-1, x.shape[1])        # (B*T, C*kernel)
         else:
             x = x.reshape(-1, x.shape[-1])
