@@ -229,7 +229,7 @@ class FactorCapture:
         self.nonfinite_batches = 0
         self.recording = False
         self.ever_called: set[str] = set()
-        self._forward_id = 0
+        self.forward_passes = 0
         self._pending: dict[str, _Pending] = {}
         self._outputs: dict[str, list[tuple[torch.Tensor, int]]] = {}
         self._handles = [model.register_forward_pre_hook(self._new_forward)]
@@ -256,7 +256,7 @@ class FactorCapture:
 
     # --- hooks ------------------------------------------------------------------------------
     def _new_forward(self, module, inputs):
-        self._forward_id += 1
+        self.forward_passes += 1
 
     def _forward_hook(self, name):
         def hook(module, inputs, output):
@@ -281,8 +281,8 @@ class FactorCapture:
 
     def _count_samples(self, name: str, batch: int) -> None:
         pending = self._pending.setdefault(name, _Pending())
-        if pending.forward_id != self._forward_id or batch != pending.batch:
-            pending.forward_id, pending.batch = self._forward_id, batch
+        if pending.forward_id != self.forward_passes or batch != pending.batch:
+            pending.forward_id, pending.batch = self.forward_passes, batch
             pending.samples += batch
 
     def _record_g(self, name, module, grad, batch):

@@ -220,7 +220,10 @@ class KFACPreconditioner:
 
     def _drop_hookless_layers(self) -> None:
         """A layer with a gradient whose forward hook has never fired (its parent uses its
-        weight functionally) has no factors: leave it to the base optimizer, say so."""
+        weight functionally) has no factors: leave it to the base optimizer, say so. Judged
+        only once the model has run a forward pass under this preconditioner's hooks."""
+        if not self.capture.forward_passes:
+            return
         for name, l in list(self.layers.items()):
             if l.module.weight.grad is not None and name not in self.capture.ever_called:
                 self.capture.drop_layer(name, HOOKLESS_REASON)
