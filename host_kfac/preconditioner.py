@@ -1,5 +1,11 @@
 """The K-FAC preconditioner: called between ``loss.backward()`` and a base optimizer's ``step()``.
 
+Any ``torch.optim`` optimizer works as the base (as with kfac-pytorch)::
+
+    precond = KFACPreconditioner(model, lr=1e-3)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss.backward(); precond.step(); opt.step()
+
 Each call to :meth:`KFACPreconditioner.step`:
 
 1. every ``factor_update_interval`` steps, folds the factors recorded in this step's forward and
@@ -15,8 +21,15 @@ Damping: with ``λ`` the damping, ``λ_A = π sqrt(λ)`` and ``λ_G = sqrt(λ) /
 ``π = sqrt((tr(A)/dim A) / (tr(G)/dim G))`` with ``pi_adjust`` (Martens & Grosse 2015, §6.3)
 and ``π = 1`` without.
 
-Hyperparameters (``lr``, ``damping``, ``factor_decay``, ``kl_clip``) are numbers or callables of
-the step counter (0 for the first step).
+Hyperparameters (``lr``, ``damping``, ``factor_decay``, ``kl_clip``) and the two update intervals
+are numbers or callables of the step counter (0 for the first step); step s updates the factors
+when ``s % factor_update_interval(s) == 0`` and the solver when ``s % inv_update_interval(s) == 0``.
+
+Gradient accumulation: run ``accumulation_steps`` forward/backward passes (each loss divided by
+``accumulation_steps`` with ``loss_reduction="mean"``), then one ``step()``; the factors cover all
+the micro-batches. Mixed precision: pass ``grad_scaler=scaler`` and call
+``scaler.unscale_(opt)`` before ``step()`` (the gradients must be unscaled; the factors are
+unscaled by the scaler's scale).
 """
 
 from __future__ import annotations
@@ -28,21 +41,35 @@ from typing import Callable, Union
 import torch
 from torch import nn
 
-from .capture import FactorCapture, layer_gradient_matrix, set_layer_gradient_matrix
+from .capture import (HOOKLESS_REASON, FactorCapture, layer_gradient_matrix,
+                      set_layer_gradient_matrix)
 from .solvers import DigitalSolver, Solver
 
 __all__ = ["KFACPreconditioner", "Hyperparameter"]
 
 Hyperparameter = Union[float, Callable[[int], float]]
+Interval = Union[int, Callable[[int], int]]
 
 
 def _value(h: Hyperparameter, step: int) -> float:
     return float(h(step)) if callable(h) else float(h)
 
 
+def _check_interval(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int (or a callable of the step returning "
+                         f"one), got {value!r}")
+    return value
+
+
+def _interval(name: str, value: Interval, step: int) -> int:
+    return _check_interval(name, value(step) if callable(value) else value)
+
+
 class KFACPreconditioner:
-    """Kronecker-factored approximate curvature for the ``nn.Linear`` and ``nn.Conv2d`` layers
-    of a model; other parameters keep their plain gradients (listed in :attr:`unsupported`).
+    """Kronecker-factored approximate curvature for the ``nn.Linear``, ``nn.Conv1d`` and
+    ``nn.Conv2d`` layers of a model; other parameters keep their plain gradients (listed in
+    :attr:`unsupported`, as are layers skipped on request and layers whose hooks never fire).
 
     Parameters
     ----------
@@ -57,9 +84,9 @@ class KFACPreconditioner:
         Moving-average decay of the factors, in [0, 1).
     kl_clip : float, callable or None
         KL-clipping bound; None turns clipping off.
-    factor_update_interval, inv_update_interval : int
-        Steps between factor updates and between solver updates (the inverse interval must be a
-        multiple of the factor interval).
+    factor_update_interval, inv_update_interval : int or callable
+        Steps between factor updates and between solver updates (as ints, the inverse interval
+        must be a multiple of the factor interval); callables get the step and return an int.
     pi_adjust : bool
         π-adjusted split of the damping between A and G.
     fisher : {"empirical", "mc"}
@@ -67,8 +94,13 @@ class KFACPreconditioner:
         (call :meth:`sample_fisher` with the logits before ``loss.backward()``).
     loss_reduction : {"mean", "sum"}
     factor_dtype : torch.dtype
-    skip_layers : iterable of str
-        Supported modules to leave to the base optimizer.
+    skip_layers : iterable of str or type
+        Supported modules to leave to the base optimizer: module types, or ``fnmatch`` patterns
+        of qualified names or class names (``"head"``, ``"blocks.*.mlp.*"``, ``"Conv*"``).
+    accumulation_steps : int
+        Micro-batches (forward/backward passes) per ``step()``.
+    grad_scaler : torch.amp.GradScaler or None
+        The loss scaler of mixed-precision training; the factors are unscaled by its scale.
     seed : int
         Seed of the label sampler of the Monte-Carlo Fisher.
     report : bool
@@ -78,15 +110,16 @@ class KFACPreconditioner:
     def __init__(self, model: nn.Module, solver: Solver | None = None, *,
                  lr: Hyperparameter = 0.1, damping: Hyperparameter = 1e-3,
                  factor_decay: Hyperparameter = 0.95, kl_clip: Hyperparameter | None = 1e-3,
-                 factor_update_interval: int = 1, inv_update_interval: int = 10,
+                 factor_update_interval: Interval = 1, inv_update_interval: Interval = 10,
                  pi_adjust: bool = True, fisher: str = "empirical", loss_reduction: str = "mean",
                  factor_dtype: torch.dtype = torch.float32, skip_layers=(), seed: int = 0,
-                 report: bool = False):
+                 accumulation_steps: int = 1, grad_scaler=None, report: bool = False):
         for name, value in (("factor_update_interval", factor_update_interval),
                             ("inv_update_interval", inv_update_interval)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        if inv_update_interval % factor_update_interval:
+            if not callable(value):
+                _check_interval(name, value)
+        if (not callable(factor_update_interval) and not callable(inv_update_interval)
+                and inv_update_interval % factor_update_interval):
             raise ValueError(f"inv_update_interval={inv_update_interval} must be a multiple of "
                              f"factor_update_interval={factor_update_interval}")
         self.model = model
@@ -96,7 +129,9 @@ class KFACPreconditioner:
         self.inv_update_interval = inv_update_interval
         self.pi_adjust = pi_adjust
         self.capture = FactorCapture(model, fisher=fisher, loss_reduction=loss_reduction,
-                                     factor_dtype=factor_dtype, skip=set(skip_layers))
+                                     factor_dtype=factor_dtype, skip=tuple(skip_layers),
+                                     accumulation_steps=accumulation_steps,
+                                     grad_scaler=grad_scaler)
         self.unsupported = self.capture.unsupported
         self.steps = 0
         self.metrics = {"factor_updates": 0, "inverse_updates": 0, "nonfinite_gradients": 0,
@@ -124,7 +159,10 @@ class KFACPreconditioner:
         return "\n".join(lines)
 
     def _factor_step(self, step: int) -> bool:
-        return step % self.factor_update_interval == 0
+        return step % _interval("factor_update_interval", self.factor_update_interval, step) == 0
+
+    def _inverse_step(self, step: int) -> bool:
+        return step % _interval("inv_update_interval", self.inv_update_interval, step) == 0
 
     def sample_fisher(self, logits: torch.Tensor) -> None:
         """Monte-Carlo Fisher: record G from labels sampled from ``softmax(logits)``. Call after
@@ -145,8 +183,8 @@ class KFACPreconditioner:
             if a_mean > 0 and g_mean > 0 and math.isfinite(a_mean / g_mean):
                 pi = math.sqrt(a_mean / g_mean)
         root = math.sqrt(damping)
-        eye_a = torch.eye(l.a_dim, dtype=l.A.dtype)
-        eye_g = torch.eye(l.g_dim, dtype=l.G.dtype)
+        eye_a = torch.eye(l.a_dim, dtype=l.A.dtype, device=l.A.device)
+        eye_g = torch.eye(l.g_dim, dtype=l.G.dtype, device=l.G.device)
         # Rounding in the factor products leaves ~1e-8 relative asymmetry; solvers get exactly
         # symmetric matrices.
         a = (l.A + l.A.T) / 2 + (pi * root) * eye_a
@@ -158,28 +196,14 @@ class KFACPreconditioner:
         """Update factors and the solver when due, then precondition the gradients in place."""
         step = self.steps
         if self._factor_step(step):
-            self.capture.update_factors(_value(self.factor_decay, step))
+            self._drop_hookless_layers()
+            self._update_factors(_value(self.factor_decay, step))
             self.metrics["factor_updates"] += 1
-        if step % self.inv_update_interval == 0:
-            for name, l in self.layers.items():
-                if l.A is not None and l.G is not None:
-                    self.solver.update(name, *self.damped_factors(name))
+        if self._inverse_step(step):
+            self._update_inverses()
             self.metrics["inverse_updates"] += 1
-
-        grads, updates = {}, {}
-        for name, l in self.layers.items():
-            if l.module.weight.grad is None:
-                continue
-            v = layer_gradient_matrix(l.module)
-            if not torch.isfinite(v).all():
-                # Leave a non-finite gradient to the base optimizer (and the user's guards):
-                # preconditioning it would only spread the NaN across the layer.
-                self.metrics["nonfinite_gradients"] += 1
-                warnings.warn(f"K-FAC: non-finite gradient in layer {name!r} left "
-                              f"unpreconditioned", RuntimeWarning, stacklevel=2)
-                continue
-            grads[name], updates[name] = v, self.solver.precondition(name, v)
-
+        grads = self._gradients()
+        updates = self._preconditioned(grads)
         scale = 1.0
         if self.kl_clip is not None and updates:
             lr = _value(self.lr, step)
@@ -194,10 +218,51 @@ class KFACPreconditioner:
         self.steps += 1
         self.capture.recording = self._factor_step(self.steps)
 
+    def _drop_hookless_layers(self) -> None:
+        """A layer with a gradient whose forward hook has never fired (its parent uses its
+        weight functionally) has no factors: leave it to the base optimizer, say so. Judged
+        only once the model has run a forward pass under this preconditioner's hooks."""
+        if not self.capture.forward_passes:
+            return
+        for name, l in list(self.layers.items()):
+            if l.module.weight.grad is not None and name not in self.capture.ever_called:
+                self.capture.drop_layer(name, HOOKLESS_REASON)
+                warnings.warn(f"K-FAC: layer {name!r} has a gradient but {HOOKLESS_REASON}; it is "
+                              f"left to the base optimizer", RuntimeWarning, stacklevel=3)
+
+    def _update_factors(self, decay: float) -> None:
+        self.capture.update_factors(decay)
+
+    def _update_inverses(self) -> None:
+        for name, l in self.layers.items():
+            if l.A is not None and l.G is not None:
+                self.solver.update(name, *self.damped_factors(name))
+
+    def _gradients(self) -> dict[str, torch.Tensor]:
+        """The finite gradient matrices of the handled layers (a non-finite one is left to the
+        base optimizer and the user's guards: preconditioning would spread the NaN)."""
+        grads = {}
+        for name, l in self.layers.items():
+            if l.module.weight.grad is None:
+                continue
+            v = layer_gradient_matrix(l.module)
+            if not torch.isfinite(v).all():
+                self.metrics["nonfinite_gradients"] += 1
+                warnings.warn(f"K-FAC: non-finite gradient in layer {name!r} left "
+                              f"unpreconditioned", RuntimeWarning, stacklevel=3)
+                continue
+            grads[name] = v
+        return grads
+
+    def _preconditioned(self, grads: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {name: self.solver.precondition(name, v) for name, v in grads.items()}
+
     # --- checkpoints --------------------------------------------------------------------------
     def state_dict(self) -> dict:
         """Factors, counters, the Monte-Carlo sampler state and the solver's state (its
-        inverses and device job counter), enough for a resumed run to continue identically."""
+        inverses and device job counter), enough for a resumed run to continue identically.
+        Tensors and plain Python values only, so ``torch.load(weights_only=True)`` reads it
+        when the solver's own state is such (see docs/kfac.md for the SPU Method 2 solver)."""
         return {"steps": self.steps, "metrics": dict(self.metrics),
                 "capture": self.capture.state_dict(), "solver": self.solver.state_dict(),
                 "solver_name": self.solver.name, "generator": self.generator.get_state()}

@@ -103,9 +103,9 @@ def test_monte_carlo_fisher_uses_sampled_labels():
 def test_moving_average_and_nonfinite_batches():
     net = tiny_net()
     capture = FactorCapture(net)
-    capture.recording = True
     batches = [tiny_batch(seed) for seed in (1, 2)]
-    expected = [expected_factors(net, x, y) for x, y in batches]
+    expected = [expected_factors(net, x, y) for x, y in batches]   # not recorded
+    capture.recording = True
     for x, y in batches:
         net.zero_grad()
         F.cross_entropy(net(x), y).backward()

@@ -169,3 +169,88 @@ def test_describe_lists_layers_and_leftovers():
     text = KFACPreconditioner(net).describe()
     assert "0: Linear, A 4x4, G 4x4" in text and "2: Linear, A 5x5, G 2x2" in text
     assert "left to the base optimizer" in text and "1: LayerNorm" in text
+
+
+def _adam_run(net, pre, data, adam=None):
+    adam = adam or torch.optim.Adam(net.parameters(), lr=0.03)
+    losses = []
+    for x, y in data:
+        adam.zero_grad()
+        loss = F.cross_entropy(net(x), y)
+        loss.backward()
+        if pre is not None:
+            pre.step()
+        adam.step()
+        losses.append(loss.item())
+    return adam, losses
+
+
+def test_preconditioning_adam_trains_and_checkpoints_with_weights_only():
+    data = batches(4) * 6                                   # 24 steps over 4 batches
+    plain_net, net = tiny_net(), tiny_net()
+    _, plain = _adam_run(plain_net, None, data)
+    options = dict(lr=0.03, damping=0.05, inv_update_interval=3)
+    pre = KFACPreconditioner(net, **options)
+    adam, losses = _adam_run(net, pre, data[:12])
+    buffer = io.BytesIO()
+    torch.save({"model": net.state_dict(), "adam": adam.state_dict(), "kfac": pre.state_dict()},
+               buffer)
+    _, rest = _adam_run(net, pre, data[12:], adam)
+    losses += rest
+    assert sum(losses[-4:]) < 0.75 * sum(losses[:4])        # it trains (measured 0.67)
+    assert not all(math.isclose(a, b, rel_tol=1e-3) for a, b in zip(losses[1:], plain[1:]))
+
+    buffer.seek(0)
+    state = torch.load(buffer, weights_only=True)
+    resumed = tiny_net(seed=5)
+    resumed.load_state_dict(state["model"])
+    pre2 = KFACPreconditioner(resumed, **options)
+    pre2.load_state_dict(state["kfac"])
+    adam2 = torch.optim.Adam(resumed.parameters(), lr=0.03)
+    adam2.load_state_dict(state["adam"])
+    _adam_run(resumed, pre2, data[12:], adam2)
+    for p, q in zip(net.parameters(), resumed.parameters()):
+        assert torch.equal(p, q)
+
+
+def test_spu_inverse_checkpoint_loads_with_weights_only():
+    opt = KFAC(tiny_net(), solver=spu_solver("inverse"), damping=0.05, inv_update_interval=2)
+    train_steps(opt.preconditioner.model, opt, batches(3))
+    buffer = io.BytesIO()
+    torch.save(opt.state_dict(), buffer)
+    buffer.seek(0)
+    state = torch.load(buffer, weights_only=True)
+    assert state["kfac"]["steps"] == 3
+
+
+def test_callable_intervals_and_skip_patterns():
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 4),
+                              torch.nn.Tanh(), torch.nn.Linear(4, 2))
+    pre = KFACPreconditioner(net, skip_layers=("2",), factor_update_interval=lambda s: 1,
+                             inv_update_interval=lambda s: 1 if s < 3 else 4)
+    assert list(pre.layers) == ["0", "4"] and pre.unsupported["2"] == "skipped on request"
+    sgd = torch.optim.SGD(net.parameters(), lr=0.01)
+    for _ in range(9):
+        sgd.zero_grad()
+        F.cross_entropy(net(torch.randn(6, 3)), torch.randint(0, 2, (6,))).backward()
+        pre.step()
+        sgd.step()
+    assert pre.metrics["inverse_updates"] == 5             # steps 0, 1, 2, 4, 8
+    assert list(KFACPreconditioner(net, skip_layers=[torch.nn.Linear]).layers) == []
+    assert list(KFACPreconditioner(net, skip_layers=["Lin*"]).layers) == []
+    assert list(KFACPreconditioner(tiny_net(), skip_layers=["Conv*"]).layers) == ["3"]
+    bad = KFACPreconditioner(net, inv_update_interval=lambda s: 0)
+    with pytest.raises(ValueError, match="positive int"):
+        bad.step()
+
+
+def test_kfac_optimizer_takes_parameter_groups():
+    net = tiny_net()
+    with pytest.raises(TypeError, match="needs the model"):
+        KFAC(net.parameters())
+    groups = [{"params": list(net[0].parameters()), "lr": 0.01},
+              {"params": list(net[3].parameters()), "lr": 0.2, "weight_decay": 1e-4}]
+    opt = KFAC(net, lr=0.05, params=groups, damping=0.05)
+    assert opt._clip_lr(0) == 0.2
+    train_steps(net, opt, batches(3))
+    assert all(torch.isfinite(p).all() for p in net.parameters())
