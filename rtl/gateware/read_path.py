@@ -14,7 +14,7 @@ from amaranth.lib.wiring import In, Out
 from ..spec import regmap as rm
 from ..spec.config import SPUConfig
 from .bounds import below
-from .register_file import error_layout, job_layout, status_layout
+from .register_file import error_flag, error_layout, job_layout, status_layout
 
 __all__ = ["ReadPath", "memory_words_signature"]
 
@@ -147,7 +147,7 @@ class ReadPath(wiring.Component):
         read_memory = (region >= rm.REGION_A) & (region <= rm.REGION_SUM_YY)
         with m.If(self.r_stb):
             with m.If(read_memory & self.busy):
-                m.d.comb += self.read_error.read_while_busy.eq(1)
+                m.d.comb += self.read_error.eq(error_flag("read_while_busy"))
                 m.d.sync += s1_ok.eq(0)
             with m.Else():
                 ok = Mux(region == rm.REGION_REGS, 1,
@@ -156,7 +156,7 @@ class ReadPath(wiring.Component):
                                  (region <= rm.REGION_SUM_YY) & below(offset, cfg.n))))
                 m.d.sync += s1_ok.eq(ok)
                 with m.If(~ok):
-                    m.d.comb += self.read_error.bad_address.eq(1)
+                    m.d.comb += self.read_error.eq(error_flag("bad_address"))
 
         # --- stage 1: select the word ----------------------------------------------------------
         memory = self.memory_words

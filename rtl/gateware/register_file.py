@@ -16,7 +16,8 @@ from ..spec import regmap as rm
 from ..spec.config import SPUConfig
 from .bounds import below, within
 
-__all__ = ["RegisterFile", "job_layout", "JOB_DEFAULTS", "status_layout", "error_layout"]
+__all__ = ["RegisterFile", "job_layout", "JOB_DEFAULTS", "status_layout", "error_layout",
+           "error_flag"]
 
 #: Job register values after reset; the others reset to 0.
 JOB_DEFAULTS = {"samples": 1, "thin": 1}
@@ -48,6 +49,12 @@ def status_layout() -> data.StructLayout:
 def error_layout() -> data.StructLayout:
     """STATUS's sticky error flags (8 bits: four flags, four reserved bits that stay 0)."""
     return _layout_of(rm.STATUS_ERROR_FIELDS)
+
+
+def error_flag(name: str) -> data.Const:
+    """The error flags with only ``name`` set (a constant of :func:`error_layout`). Sources
+    assign whole flag words, so every bit of an error signal has a driver in every cycle."""
+    return error_layout().const({name: 1})
 
 
 class RegisterFile(wiring.Component):
@@ -142,7 +149,7 @@ class RegisterFile(wiring.Component):
             (rm.REGION_SEEDS, below(offset, 4 * cfg.n), w_data[32:] == 0, self.write_seed),
         ]
         with m.If(self.busy):
-            m.d.comb += write_error.write_while_busy.eq(1)
+            m.d.comb += write_error.eq(error_flag("write_while_busy"))
         with m.Elif(region == rm.REGION_REGS):
             with m.Switch(offset):
                 for reg, field in rm.JOB_REGISTERS.items():
@@ -150,19 +157,19 @@ class RegisterFile(wiring.Component):
                         with m.If(within(w_data, *rm.job_register_range(field, cfg))):
                             m.d.sync += self.job[field].eq(w_data)
                         with m.Else():
-                            m.d.comb += write_error.bad_value.eq(1)
+                            m.d.comb += write_error.eq(error_flag("bad_value"))
                 with m.Default():
-                    m.d.comb += write_error.bad_address.eq(1)
+                    m.d.comb += write_error.eq(error_flag("bad_address"))
         for code, in_range, representable, strobe in memories:
             with m.Elif(region == code):
                 with m.If(~in_range):
-                    m.d.comb += write_error.bad_address.eq(1)
+                    m.d.comb += write_error.eq(error_flag("bad_address"))
                 with m.Elif(~representable):
-                    m.d.comb += write_error.bad_value.eq(1)
+                    m.d.comb += write_error.eq(error_flag("bad_value"))
                 with m.Else():
                     m.d.comb += strobe.eq(1)
         with m.Else():
-            m.d.comb += write_error.bad_address.eq(1)
+            m.d.comb += write_error.eq(error_flag("bad_address"))
 
     def _job_state(self, m, clear):
         """busy / done / aborted, and the counters of the job."""
@@ -202,7 +209,7 @@ class RegisterFile(wiring.Component):
         with m.If(control_write):
             with m.If(command & rm.CONTROL_START):
                 with m.If(self.busy):
-                    m.d.comb += control_error.write_while_busy.eq(1)
+                    m.d.comb += control_error.eq(error_flag("write_while_busy"))
                 with m.Else():
                     m.d.comb += self.start.eq(1)
             m.d.comb += self.abort.eq(self.busy & (command & rm.CONTROL_ABORT).any())
