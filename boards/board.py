@@ -1,11 +1,22 @@
-"""What ``thermospu build`` needs to know about each board, in one record per board."""
+"""What the board top and ``thermospu build`` need to know about each board, one record per board.
+
+A board is data, not a class: its oscillator and PLL, the pins the SPU system drives, its default
+SPU and clock, the toolchain options and the programmer. One parametrised top
+(:class:`thermospu.boards.top.BoardTop`) turns any record into gateware. This module and the
+records (``icebreaker.py``, ``ulx3s.py``) are pure Python: reading a board's default SPUConfig and
+clock (e.g. for the cost model) imports neither Amaranth nor amaranth-boards.
+"""
 
 import dataclasses
+import importlib
 from typing import Callable
 
 from thermospu.rtl.spec.config import SPUConfig
 
-__all__ = ["Board", "get_board"]
+__all__ = ["Board", "BOARD_MODULES", "get_board"]
+
+#: Board name -> (module of ``thermospu.boards``, name of its :class:`Board` record).
+BOARD_MODULES = {"icebreaker": ("icebreaker", "ICEBREAKER"), "ulx3s": ("ulx3s", "ULX3S")}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -15,14 +26,25 @@ class Board:
     Attributes
     ----------
     name : str
-        Command-line name (``--board``).
+        Command-line name (``--board``); also what the device reports in INFO.
     title : str
         For people: board and FPGA.
-    platform : callable
-        The amaranth-boards platform class.
-    top : callable
-        ``top(config, clock_hz=..., baud=...)`` -> the board's top-level Elaboratable, which has
-        ``clock_hz`` (the clock the PLL really makes), ``baud`` and ``cycles_per_step``.
+    platform_class : str
+        The amaranth-boards platform, ``"module:Class"`` (imported by :meth:`platform`).
+    pll : str
+        PLL family, a key of ``clocking.PLLS``: ``"ice40"`` (SB_PLL40_PAD) or ``"ecp5"``
+        (EHXPLLL).
+    oscillator_hz : float
+        Frequency of the board's oscillator, the PLL's input (Hz).
+    oscillator : str
+        The platform resource of the oscillator pin (e.g. ``"clk12"``).
+    outputs : tuple
+        Output pins besides the UART's, in order: (resource, number, driver), the driver being
+        a tuple of :class:`~thermospu.boards.top.SPUBoardTop` light names OR'ed together, or a
+        constant level (0/1). The UART (resource ``"uart"`` 0) is every board's.
+    extra_resources : tuple of str
+        Attributes of the platform class holding resources to add before requesting pins (e.g.
+        the iCEBreaker's break-off PMOD).
     config : SPUConfig
         Default SPU parameters, chosen to fill the device (docs/boards.md says how).
     clock_hz : float
@@ -47,8 +69,12 @@ class Board:
 
     name: str
     title: str
-    platform: Callable
-    top: Callable
+    platform_class: str
+    pll: str
+    oscillator_hz: float
+    oscillator: str
+    outputs: tuple
+    extra_resources: tuple
     config: SPUConfig
     clock_hz: float
     baud: int
@@ -60,6 +86,22 @@ class Board:
     programmer_hint: str
     program_arguments: str
 
+    def platform(self):
+        """A new instance of the board's amaranth-boards platform (imports amaranth-boards)."""
+        module, _, cls = self.platform_class.partition(":")
+        return getattr(importlib.import_module(module), cls)()
+
+    def top(self, config: SPUConfig | None = None, clock_hz: float | None = None,
+            baud: int | None = None):
+        """The board's top-level Elaboratable (:class:`~thermospu.boards.top.BoardTop`) for SPU
+        ``config`` at ``clock_hz`` (Hz; the PLL's nearest within 1 %) and ``baud``; None takes
+        the board's default. Raises ValueError for a clock the PLL cannot make or a baud rate
+        the clock cannot divide down to, before any Amaranth object is made."""
+        from .top import board_top
+        return board_top(self, self.config if config is None else config,
+                         self.clock_hz if clock_hz is None else clock_hz,
+                         self.baud if baud is None else baud)
+
     def config_with(self, **overrides) -> SPUConfig:
         """The board's default config with the given fields replaced (None keeps the default).
         Lowering N below the default lanes lowers the lanes with it."""
@@ -70,15 +112,13 @@ class Board:
         return SPUConfig.from_dict(fields)
 
     def program_command(self, tool: str, bitstream: str) -> str:
+        """The shell command that loads ``bitstream`` with programmer ``tool``."""
         return f"{tool} {self.program_arguments} {bitstream}".replace("  ", " ")
 
 
 def get_board(name: str) -> Board:
-    """The :class:`Board` called ``name`` (imports its module, hence Amaranth)."""
-    if name == "icebreaker":
-        from .icebreaker import ICEBREAKER
-        return ICEBREAKER
-    if name == "ulx3s":
-        from .ulx3s import ULX3S
-        return ULX3S
-    raise ValueError(f"unknown board {name!r}; known: icebreaker, ulx3s")
+    """The :class:`Board` called ``name`` (pure data: imports no Amaranth)."""
+    if name not in BOARD_MODULES:
+        raise ValueError(f"unknown board {name!r}; known: {', '.join(BOARD_MODULES)}")
+    module, record = BOARD_MODULES[name]
+    return getattr(importlib.import_module(f"{__package__}.{module}"), record)

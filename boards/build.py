@@ -36,9 +36,11 @@ import sys
 import time
 from pathlib import Path
 
+from .board import BOARD_MODULES
+
 __all__ = ["BOARD_NAMES", "add_arguments", "run", "build_board", "format_report"]
 
-BOARD_NAMES = ("icebreaker", "ulx3s")
+BOARD_NAMES = tuple(BOARD_MODULES)
 
 #: Environment variables Amaranth's build scripts read, and the YoWASP executables for them.
 YOWASP_TOOLS = {

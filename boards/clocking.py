@@ -17,7 +17,7 @@ from amaranth.lib import io
 from amaranth.lib.cdc import ResetSynchronizer
 
 __all__ = ["MAX_CLOCK_ERROR", "ICE40PLL", "ECP5PLL", "ice40_pll", "ecp5_pll",
-           "ice40_sync_domain", "ecp5_sync_domain", "connect_pins"]
+           "ice40_sync_domain", "ecp5_sync_domain", "PLLS", "connect_pins"]
 
 #: Largest relative difference between the requested and the produced system clock.
 MAX_CLOCK_ERROR = 0.01
@@ -153,6 +153,14 @@ def ecp5_sync_domain(m: Module, platform, pll: ECP5PLL, clock_resource: str) -> 
         o_CLKOP=pll_clock, o_LOCK=locked,
     )
     _sync_domain(m, pll_clock, locked)
+
+
+#: PLL family (``Board.pll``) -> (solver ``(f_in, f_out) -> settings``, the function adding the PLL
+#: and the ``sync`` domain it drives: ``(m, platform, settings, oscillator resource)``).
+PLLS = {
+    "ice40": (ice40_pll, ice40_sync_domain),
+    "ecp5": (ecp5_pll, ecp5_sync_domain),
+}
 
 
 def connect_pins(m: Module, plan) -> None:

@@ -1,4 +1,4 @@
-"""iCEBreaker (Lattice iCE40UP5K-SG48): SPU top, clock and default parameters.
+"""iCEBreaker (Lattice iCE40UP5K-SG48): the board record (pins, clock, default SPU, toolchain).
 
 Clock: the 12 MHz oscillator on pin 35 feeds the SB_PLL40_PAD, which makes the ``sync`` clock
 (default 24 MHz, which the default build meets: docs/boards.md). The UART is the FT2232H's second
@@ -15,18 +15,11 @@ route (92 % of them): the logic, not the DSPs or block RAM, runs out, and a seco
 than N does (``--n 16 --lanes 2`` is the faster machine that fits; docs/boards.md, "iCEBreaker").
 """
 
-from amaranth import Elaboratable, Module
-from amaranth_boards.icebreaker import ICEBreakerPlatform
-
 from thermospu.rtl.spec.config import SPUConfig
 
 from .board import Board
-from .clocking import connect_pins, ice40_pll, ice40_sync_domain
-from .top import SPUBoardTop
 
-__all__ = ["ICEBreakerTop", "ICEBREAKER", "dsp_selection_script"]
-
-OSCILLATOR_HZ = 12e6
+__all__ = ["ICEBREAKER", "dsp_selection_script"]
 
 #: SB_MAC16 DSP blocks of the iCE40UP5K.
 DSP_BLOCKS = 8
@@ -34,14 +27,14 @@ DSP_BLOCKS = 8
 
 def dsp_selection_script(config: SPUConfig) -> str:
     """Yosys commands run before synthesis: the SB_MAC16 DSPs (``synth_ice40 -dsp``) go to the
-    SPU's lanes -- P coupling lanes (core.mac) and P second-moment lanes (core.accumulators) --
-    and, where a DSP is left over (P <= 3), to the noise amplitude sigma_q * g (core.integrator),
-    which is otherwise the longest path of the core. Every other multiplier (the protocol
-    engine's index arithmetic) is mapped to logic first; otherwise Yosys would give them DSPs as
-    well and nextpnr would run out of DSP sites."""
-    keep = ["*.core.mac", "*.core.accumulators"]
+    SPU's lanes -- P coupling lanes (core.datapath.mac) and P second-moment lanes
+    (core.datapath.accumulators) -- and, where a DSP is left over (P <= 3), to the noise amplitude
+    sigma_q * g (core.datapath.integrator), which is otherwise the longest path of the core. Every
+    other multiplier (the protocol engine's index arithmetic) is mapped to logic first; otherwise
+    Yosys would give them DSPs as well and nextpnr would run out of DSP sites."""
+    keep = ["*.core.datapath.mac", "*.core.datapath.accumulators"]
     if 2 * config.lanes + 1 <= DSP_BLOCKS:
-        keep.append("*.core.integrator")
+        keep.append("*.core.datapath.integrator")
     return "techmap -map +/techmap.v t:$mul " + " ".join(f"{scope} %d" for scope in keep)
 
 
@@ -50,57 +43,17 @@ def toolchain_options(config: SPUConfig) -> dict:
     return {"synth_opts": "-dsp -device u", "script_after_read": dsp_selection_script(config)}
 
 
-class ICEBreakerTop(Elaboratable):
-    """The SPU on an iCEBreaker.
-
-    Parameters
-    ----------
-    config : SPUConfig
-    clock_hz : float
-        Requested system clock (Hz); the PLL's nearest (within 1 %) is used: see ``clock_hz``.
-    baud : int
-        UART baud rate.
-    """
-
-    def __init__(self, config: SPUConfig, clock_hz: float = 24e6, baud: int = 3_000_000):
-        try:
-            self.pll = ice40_pll(OSCILLATOR_HZ, clock_hz)
-            self.clock_hz = self.pll.f_out
-            self.system = SPUBoardTop(config, self.clock_hz, baud, board="icebreaker")
-        except ValueError:
-            self._MustUse__silence = True     # refused, not forgotten: no "never used" warning
-            raise
-        self.baud = baud
-        self.config = config
-
-    @property
-    def cycles_per_step(self) -> int:
-        return self.system.cycles_per_step
-
-    def elaborate(self, platform):
-        m = Module()
-        ice40_sync_domain(m, platform, self.pll, "clk12")
-        m.submodules.system = system = self.system
-        uart = platform.request("uart", 0, dir="-")
-        platform.add_resources(platform.break_off_pmod)
-        # (pin, direction, system signal); the LED resources are active low, the buffers invert.
-        wiring_plan = [
-            (uart.rx, "i", system.uart_rx),
-            (uart.tx, "o", system.uart_tx),
-            (platform.request("led_g", 0, dir="-"), "o", system.led_idle | system.led_busy),
-            (platform.request("led_r", 0, dir="-"), "o", system.led_error),
-            (platform.request("led_g", 1, dir="-"), "o", system.led_rx),
-            (platform.request("led_g", 2, dir="-"), "o", system.led_tx),
-        ]
-        connect_pins(m, wiring_plan)
-        return m
-
-
 ICEBREAKER = Board(
     name="icebreaker",
     title="iCEBreaker",
-    platform=ICEBreakerPlatform,
-    top=ICEBreakerTop,
+    platform_class="amaranth_boards.icebreaker:ICEBreakerPlatform",
+    pll="ice40",
+    oscillator_hz=12e6,
+    oscillator="clk12",
+    # The LED resources are active low; the pin buffers invert.
+    outputs=(("led_g", 0, ("led_idle", "led_busy")), ("led_r", 0, ("led_error",)),
+             ("led_g", 1, ("led_rx",)), ("led_g", 2, ("led_tx",))),
+    extra_resources=("break_off_pmod",),
     config=SPUConfig(n=32, lanes=1, a_bits=8, b_bits=8, x_bits=12, out_bits=8, sigma_bits=8,
                      max_samples_log2=16),
     clock_hz=24e6,

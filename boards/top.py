@@ -1,8 +1,10 @@
-"""The board-independent SPU system: UART pins <-> protocol engine <-> SPU core, status lights.
+"""The SPU on a board: the board-independent system and the one parametrised board top.
 
-:class:`SPUBoardTop` is what every board top (``icebreaker.py``, ``ulx3s.py``) instantiates
-after making its clock; having no platform in it, it is also exactly what the cocotb tests
-simulate at the UART pins (gateware_tests/test_board*.py).
+:class:`SPUBoardTop` is the system: UART pins <-> protocol engine <-> SPU core, status lights.
+Having no platform in it, it is also exactly what the cocotb tests simulate at the UART pins
+(gateware_tests/test_board*.py). :class:`BoardTop` puts it on any board described by a
+:class:`~thermospu.boards.board.Board` record: the board's PLL makes the ``sync`` clock from its
+oscillator, and the record's pin table says which pin each light drives.
 
 Data path::
 
@@ -16,18 +18,23 @@ any job running, and clears the error light: the host's way to resynchronise a w
 without a reset button. The memories keep their contents (as after the protocol's RESET).
 """
 
+import functools
 import math
+import operator
 
-from amaranth import Module, ResetInserter, Signal
+from amaranth import Elaboratable, Module, ResetInserter, Signal
 from amaranth.lib import wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from thermospu.rtl.spec.config import SPUConfig
 
+from .board import Board
+from .clocking import PLLS, connect_pins
 from .uart import UARTReceiver, UARTTransmitter, divisor_for
 
-__all__ = ["SPUBoardTop", "HEARTBEAT_HZ", "RX_FIFO_DEPTH", "heartbeat_bits"]
+__all__ = ["SPUBoardTop", "BoardTop", "board_top", "HEARTBEAT_HZ", "RX_FIFO_DEPTH",
+           "heartbeat_bits"]
 
 #: Blink rate of the busy light (Hz), slow enough to see; the light divides the clock by a power
 #: of two, so the rate is within a factor sqrt(2) of this (:func:`heartbeat_bits`).
@@ -86,19 +93,19 @@ class SPUBoardTop(wiring.Component):
     led_rx: Out(1)
     led_tx: Out(1)
 
-    def __init__(self, config: SPUConfig, clock_hz: float, baud: int, board: str):
+    def __new__(cls, config: SPUConfig, clock_hz: float, baud: int, board: str):
+        # Refused before Amaranth makes the object, so no "created but never used" warning.
         if not isinstance(config, SPUConfig):
-            self._MustUse__silence = True     # refused, not forgotten: no "never used" warning
             raise TypeError(f"config must be an SPUConfig, got {config!r}")
+        divisor_for(clock_hz, baud)      # ValueError when the baud rate is not reachable
+        return super().__new__(cls, src_loc_at=1)
+
+    def __init__(self, config: SPUConfig, clock_hz: float, baud: int, board: str):
         self.config = config
         self.clock_hz = clock_hz
         self.baud = baud
         self.board = board
-        try:
-            self.divisor = divisor_for(clock_hz, baud)
-        except ValueError:
-            self._MustUse__silence = True
-            raise
+        self.divisor = divisor_for(clock_hz, baud)
         self.rx_fifo_depth = RX_FIFO_DEPTH
         super().__init__()
 
@@ -148,4 +155,68 @@ class SPUBoardTop(wiring.Component):
             self.led_rx.eq(~rx.rx),
             self.led_tx.eq(tx.busy),
         ]
+        return m
+
+
+def board_top(board: Board, config: SPUConfig, clock_hz: float, baud: int) -> "BoardTop":
+    """The :class:`BoardTop` of ``board`` for SPU ``config``. The PLL setting nearest
+    ``clock_hz`` (Hz) and the UART divisor for ``baud`` are found first: a ValueError for either
+    leaves no Amaranth object behind."""
+    solver, _ = PLLS[board.pll]
+    pll = solver(board.oscillator_hz, clock_hz)
+    return BoardTop(board, pll, SPUBoardTop(config, pll.f_out, baud, board=board.name))
+
+
+class BoardTop(Elaboratable):
+    """The SPU system on a board (make it with :meth:`Board.top` or :func:`board_top`).
+
+    Parameters
+    ----------
+    board : Board
+        The board record: PLL family, oscillator, output pins, extra resources.
+    pll : ICE40PLL or ECP5PLL
+        The PLL setting (``clocking``), making ``system.clock_hz`` from the oscillator.
+    system : SPUBoardTop
+        The system it runs; its UART goes to the platform's ``uart`` 0, its lights to
+        ``board.outputs``.
+
+    Attributes
+    ----------
+    clock_hz : float
+        The system clock the PLL makes (Hz).
+    baud : int
+        UART baud rate.
+    config : SPUConfig
+        The SPU built.
+    """
+
+    def __init__(self, board: Board, pll, system: SPUBoardTop):
+        self.board = board
+        self.pll = pll
+        self.system = system
+        self.clock_hz = pll.f_out
+        self.baud = system.baud
+        self.config = system.config
+
+    @property
+    def cycles_per_step(self) -> int:
+        """Of the system: see :attr:`SPUBoardTop.cycles_per_step`."""
+        return self.system.cycles_per_step
+
+    def elaborate(self, platform):
+        board = self.board
+        m = Module()
+        _, add_sync_domain = PLLS[board.pll]
+        add_sync_domain(m, platform, self.pll, board.oscillator)
+        m.submodules.system = system = self.system
+        for resources in board.extra_resources:
+            platform.add_resources(getattr(platform, resources))
+        uart = platform.request("uart", 0, dir="-")
+        # (pin, direction, system signal); active-low pins are inverted by their buffers.
+        plan = [(uart.rx, "i", system.uart_rx), (uart.tx, "o", system.uart_tx)]
+        for resource, number, driver in board.outputs:
+            value = (driver if isinstance(driver, int)
+                     else functools.reduce(operator.or_, (getattr(system, n) for n in driver)))
+            plan.append((platform.request(resource, number, dir="-"), "o", value))
+        connect_pins(m, plan)
         return m

@@ -7,6 +7,7 @@ from thermospu.rtl.spec.config import SPUConfig
 from thermospu.rtl.gateware.core import CoreBuildError, SPUCore
 
 from rtl_helpers import bus_read, bus_write, read_reg, simulate, to_signed64, write_reg
+from unused_warnings import no_unused_elaboratable_warning
 
 CONFIG = SPUConfig(n=6, lanes=2, a_bits=8, b_bits=10, x_bits=12, out_bits=8, sigma_bits=6,
                    max_samples_log2=10)
@@ -27,6 +28,16 @@ def test_refuses_bad_moment_lanes():
 def test_refuses_non_config():
     with pytest.raises(TypeError, match="SPUConfig"):
         SPUCore({"n": 4})
+
+
+def test_refused_core_warns_nothing():
+    # A refused construction must leave no Elaboratable behind to warn "created but never used"
+    # when it is collected (the check runs in SPUCore.__new__, before Amaranth makes the object).
+    with no_unused_elaboratable_warning():
+        for config, moment_lanes in [({"n": 4}, None), (SPUConfig(n=6, lanes=3), None),
+                                     (SPUConfig(n=8, lanes=4), 3)]:
+            with pytest.raises((TypeError, ValueError)):
+                SPUCore(config, moment_lanes)
 
 
 def test_info_registers_rebuild_config():

@@ -219,3 +219,46 @@ def config_from_info(info: dict[int, int]) -> SPUConfig:
 def decode_status(status: int) -> list[str]:
     """Names of the STATUS bits set in ``status``."""
     return [name for bit, name in STATUS_BITS.items() if status & bit]
+
+
+# --- the STATUS word as a bit-field table ----------------------------------------------------
+#: STATUS (``REG_STATUS``) as bit fields, least significant first: (name, width in bits) or
+#: (name, sub-table) for a group. The gateware builds its STATUS register from this table (an
+#: ``amaranth.lib.data.StructLayout``, :func:`thermospu.rtl.gateware.register_file.status_layout`);
+#: each one-bit field is the ``STATUS_<NAME>`` mask above (tests/test_spec_status_layout.py checks
+#: that they agree). ``reserved`` fields read 0.
+STATUS_ERROR_FIELDS = (
+    ("write_while_busy", 1),
+    ("read_while_busy", 1),
+    ("bad_address", 1),
+    ("bad_value", 1),
+    ("reserved", 4),
+)
+STATUS_FIELDS = (
+    ("busy", 1),
+    ("done", 1),
+    ("error", 1),
+    ("aborted", 1),
+    ("reserved", 4),
+    ("errors", STATUS_ERROR_FIELDS),     # sticky until CONTROL_CLEAR; ``error`` is their OR
+)
+
+
+def bit_field_width(fields) -> int:
+    """Width in bits of a bit-field table (:data:`STATUS_FIELDS` and its groups)."""
+    return sum(bit_field_width(shape) if isinstance(shape, tuple) else shape
+               for _, shape in fields)
+
+
+def bit_field_offsets(fields, base: int = 0) -> dict[str, tuple[int, int]]:
+    """Every leaf field of a bit-field table: dotted name (``"errors.bad_value"``) -> (lowest bit,
+    width in bits). Reserved fields are left out."""
+    offsets = {}
+    for name, shape in fields:
+        if isinstance(shape, tuple):
+            offsets.update({f"{name}.{inner}": place
+                            for inner, place in bit_field_offsets(shape, base).items()})
+        elif name != "reserved":
+            offsets[name] = (base, shape)
+        base += bit_field_width(shape) if isinstance(shape, tuple) else shape
+    return offsets
