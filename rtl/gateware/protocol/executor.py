@@ -31,6 +31,18 @@ def _reg_address(reg):
     return rm.address(rm.REGION_REGS, reg)
 
 
+def _share_bus(m, initiators, bus):
+    """Drive ``bus`` from ``initiators`` that take turns: one is active at a time and the others
+    drive 0, so their requests are ORed, then registered; every one sees the acknowledges."""
+    for name in ("addr", "w_data", "w_stb", "r_stb"):
+        combined = 0
+        for initiator in initiators:
+            combined = combined | getattr(initiator, name)
+        m.d.sync += getattr(bus, name).eq(combined)
+    for initiator in initiators:
+        m.d.comb += [initiator.r_data.eq(bus.r_data), initiator.r_ack.eq(bus.r_ack)]
+
+
 class CommandExecutor(wiring.Component):
     """Checks each request, carries it out on the core and decides its response.
 
@@ -82,7 +94,8 @@ class CommandExecutor(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        cfg, cap, fields, bus = self.config, self.max_request_payload, self.request.payload, self.bus
+        cfg, cap, bus = self.config, self.max_request_payload, self.bus
+        fields = self.request.payload
         m.submodules.checks = checks = RequestChecks(cfg, max_request_payload=cap,
                                                      info_bytes=len(self.info_bytes))
         m.submodules.replay = replay = LoadReplay(cfg, max_request_payload=cap)
@@ -90,17 +103,8 @@ class CommandExecutor(wiring.Component):
         m.submodules.reader = reader = ResponseReader(cfg, info_bytes=self.info_bytes)
         wiring.connect(m, reader.data, wiring.flipped(self.data))
 
-        # The initiators take turns (one is active at a time, the others drive 0): their
-        # requests are ORed, then registered; every one of them sees the acknowledges.
         request = HostBusSignature().create(path=("request",))
-        initiators = [request, replay.bus, parameters.bus, reader.bus]
-        for name in ("addr", "w_data", "w_stb", "r_stb"):
-            combined = 0
-            for initiator in initiators:
-                combined = combined | getattr(initiator, name)
-            m.d.sync += getattr(bus, name).eq(combined)
-        for initiator in initiators:
-            m.d.comb += [initiator.r_data.eq(bus.r_data), initiator.r_ack.eq(bus.r_ack)]
+        _share_bus(m, [request, replay.bus, parameters.bus, reader.bus], bus)
         m.d.comb += [self.buffer.addr.eq(replay.buffer.addr | parameters.buffer.addr),
                      replay.buffer.data.eq(self.buffer.data),
                      parameters.buffer.data.eq(self.buffer.data)]
