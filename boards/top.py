@@ -118,7 +118,7 @@ class SPUBoardTop(wiring.Component):
 
     def elaborate(self, platform):
         from thermospu.rtl.gateware.core import SPUCore
-        from thermospu.rtl.gateware.protocol_engine import ProtocolEngine
+        from thermospu.rtl.gateware.protocol import ProtocolEngine
 
         m = Module()
         m.submodules.uart_rx = rx = UARTReceiver(self.divisor)

@@ -7,7 +7,7 @@ from amaranth.sim import Simulator
 
 from thermospu.rtl.spec.emulator import EmulatedDevice
 from thermospu.rtl.spec import wire
-from thermospu.rtl.gateware.protocol_engine import StreamSPU
+from thermospu.rtl.gateware.protocol import StreamSPU
 
 #: Idle timeout of the engine under test (cycles): short, so that truncated frames are cheap.
 IDLE_TIMEOUT = 64

@@ -1,4 +1,4 @@
-"""The gateware protocol engine (rtl/gateware/protocol_engine.py) on the SPU core, Amaranth simulator:
+"""The gateware protocol engine (rtl/gateware/protocol/) on the SPU core, Amaranth simulator:
 answers identical to the emulated device's, CRC identical to the host's, jobs identical to the
 golden model's, and a fuzz of >= 500 random and mutated frames."""
 
@@ -20,7 +20,7 @@ CAPACITY = 64
 
 
 def test_parameters_are_validated():
-    from thermospu.rtl.gateware.protocol_engine import ProtocolEngine
+    from thermospu.rtl.gateware.protocol import ProtocolEngine
 
     with pytest.raises(ValueError, match="max_request_payload"):
         ProtocolEngine(CONFIG, max_request_payload=10)
@@ -28,6 +28,30 @@ def test_parameters_are_validated():
         ProtocolEngine(CONFIG, idle_timeout=0)
     with pytest.raises(TypeError):
         ProtocolEngine("n=4")
+
+
+def test_a_refused_engine_leaves_no_unused_elaboratable_warning():
+    import gc
+    import warnings
+
+    from amaranth.hdl import Fragment, Module, UnusedElaboratable
+
+    from thermospu.rtl.gateware.protocol import ProtocolEngine
+
+    def refuse(options):
+        try:
+            ProtocolEngine(CONFIG, **options)
+        except ValueError:
+            return                     # the exception, and the frames it holds, dropped here
+        raise AssertionError(f"{options} was accepted")
+
+    Fragment.get(Module(), None)       # Amaranth warns of unused elaboratables once one is used
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for options in ({"max_request_payload": 10}, {"idle_timeout": 0}, {"board": "\u00e9"}):
+            refuse(options)
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, UnusedElaboratable)], caught
 
 
 def _frame(command, seq, payload=b""):

@@ -101,7 +101,7 @@ def test_the_engine_takes_its_limits_from_the_spec(config, monkeypatch):
     for its one chain (gateware_tests/test_protocol_engine_limits.py simulates them)."""
     from amaranth.hdl import Fragment
 
-    from thermospu.rtl.gateware.protocol_engine import ProtocolEngine
+    from thermospu.rtl.gateware.protocol import ProtocolEngine
 
     calls = []
     original = wire.set_params_limits

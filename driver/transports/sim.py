@@ -1,6 +1,6 @@
 """The ``"sim:icarus"`` / ``"sim:verilator"`` transports: the gateware in a simulator.
 
-The protocol engine and the SPU core (:class:`~thermospu.rtl.gateware.protocol_engine.StreamSPU`) run as
+The protocol engine and the SPU core (:class:`~thermospu.rtl.gateware.protocol.StreamSPU`) run as
 Verilog under cocotb in a child process (``thermospu sim-server``); the cocotb bridge
 (:mod:`.sim_bridge`) connects their byte streams to a loopback TCP socket that this transport
 reaches like any other link. Compiled models are cached (:mod:`thermospu.rtl.sim.runner`), so only

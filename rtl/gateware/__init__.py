@@ -2,5 +2,5 @@
 
 ``SPUCore`` (:mod:`.core`) composes the datapath blocks (MAC engine, noise, cell integrators,
 output quantizer, sample accumulators, step sequencer) behind a host bus; ``StreamSPU``
-(:mod:`.protocol_engine`) puts the wire protocol in front of it as byte streams.
+(:mod:`.protocol`) puts the wire protocol in front of it as byte streams.
 """

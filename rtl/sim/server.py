@@ -53,7 +53,7 @@ def serve(simulator: str, config, *, port: int = 0, port_file: str | None = None
     """Build (or reuse) the simulation of ``config`` and serve one TCP connection on ``port``.
     ``announce(text)`` hears the address once the simulator listens. Returns False when no host
     connected within ``accept_timeout`` seconds (0: wait for ever)."""
-    from thermospu.rtl.gateware.protocol_engine import DEFAULT_MAX_REQUEST_PAYLOAD, StreamSPU
+    from thermospu.rtl.gateware.protocol import DEFAULT_MAX_REQUEST_PAYLOAD, StreamSPU
     from thermospu.rtl.sim.runner import SimulationBuild, verilog_source
 
     # Short enough that a frame the host abandoned is answered promptly (the bridge runs these

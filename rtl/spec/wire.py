@@ -3,7 +3,7 @@
 Everything both ends must agree on lives here: frame layout, sync byte, protocol version,
 command and status codes, the CRC, the payload layout of every command, and the byte widths of
 the numbers on the wire. ``docs/protocol.md`` is the prose version of this module; the gateware
-(:mod:`thermospu.rtl.gateware.protocol_engine`) and the host (:mod:`thermospu.driver.transports.protocol`)
+(:mod:`thermospu.rtl.gateware.protocol`) and the host (:mod:`thermospu.driver.transports.protocol`)
 both import their constants from here. No Amaranth import: the host needs none.
 
 Frame (both directions, all multi-byte fields little-endian)::

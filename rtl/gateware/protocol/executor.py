@@ -1,0 +1,240 @@
+"""``CommandExecutor``: a received request -> host-bus accesses of the core -> one response.
+
+Why nothing the host sends can corrupt a job: a request reaches the executor only once its
+CRC has been checked, and while the core is busy every command that writes or reads the core's
+memories or job registers is refused with BUSY before it touches the bus.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.memory import ReadPort
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
+
+from ..hostbus import HostBusSignature
+from ...spec import regmap as rm
+from ...spec.config import SPUConfig
+from ...spec.wire import Command, JobState, Status
+from .checks import RequestChecks
+from .load_replay import LoadReplay
+from .parameters import MAX_CHAINS, ParameterWriter
+from .receiver import RequestLayout
+from .response_reader import ResponseReader
+from .transmitter import ResponseLayout
+
+__all__ = ["CommandExecutor"]
+
+
+def _reg_address(reg):
+    return rm.address(rm.REGION_REGS, reg)
+
+
+def _share_bus(m, initiators, bus):
+    """Drive ``bus`` from ``initiators`` that take turns: one is active at a time and the others
+    drive 0, so their requests are ORed, then registered; every one sees the acknowledges."""
+    for name in ("addr", "w_data", "w_stb", "r_stb"):
+        combined = 0
+        for initiator in initiators:
+            combined = combined | getattr(initiator, name)
+        m.d.sync += getattr(bus, name).eq(combined)
+    for initiator in initiators:
+        m.d.comb += [initiator.r_data.eq(bus.r_data), initiator.r_ack.eq(bus.r_ack)]
+
+
+class CommandExecutor(wiring.Component):
+    """Checks each request, carries it out on the core and decides its response.
+
+    Per request: read the core's STATUS, evaluate the checks (:class:`RequestChecks`), answer
+    the first that fails, else carry the command out: LOAD_* by :class:`LoadReplay`, SET_PARAMS
+    by :class:`ParameterWriter`, RUN (n_active (n_active + 1) / 2 by adding, then START),
+    ABORT / RESET (ABORT, wait until the core has stopped: one Euler step at most; RESET then
+    CLEAR), and the data of INFO, STATUS and READ_* by :class:`ResponseReader`. The only waits
+    are for the core's fixed-latency read acknowledge, for the core to stop and for the host to
+    take the response.
+
+    Parameters
+    ----------
+    config : SPUConfig
+        The core's machine.
+    max_request_payload : int
+        Request buffer size in bytes.
+    info_bytes : bytes
+        INFO's data.
+
+    Members
+    -------
+    request : In(stream.Signature(RequestLayout(max_request_payload)))
+        The received request, with the receiver's verdict. Taken when its response is.
+    response : Out(stream.Signature(ResponseLayout()))
+        The response header; held until the transmitter has sent the whole frame.
+    data : Out(stream.Signature(8))
+        The response's data bytes (``response.length - 1`` of them).
+    buffer : In(ReadPort.Signature(addr_width, 8))
+        Read port of the request buffer.
+    bus : Out(HostBusSignature())
+        The core's host bus (initiator side). Requests are registered before they leave: the
+        core's decode starts from flip-flops, not from the command decode. Every read waits for
+        its acknowledge and requests keep their order, so the extra cycle is invisible.
+    """
+
+    def __init__(self, config: SPUConfig, *, max_request_payload: int, info_bytes: bytes):
+        self.config = config
+        self.max_request_payload = max_request_payload
+        self.info_bytes = info_bytes
+        super().__init__({
+            "request": In(stream.Signature(RequestLayout(max_request_payload))),
+            "response": Out(stream.Signature(ResponseLayout())),
+            "data": Out(stream.Signature(8)),
+            "buffer": In(ReadPort.Signature(addr_width=ceil_log2(max_request_payload),
+                                            shape=8)),
+            "bus": Out(HostBusSignature()),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg, cap, bus = self.config, self.max_request_payload, self.bus
+        fields = self.request.payload
+        m.submodules.checks = checks = RequestChecks(cfg, max_request_payload=cap,
+                                                     info_bytes=len(self.info_bytes))
+        m.submodules.replay = replay = LoadReplay(cfg, max_request_payload=cap)
+        m.submodules.parameters = parameters = ParameterWriter(cfg, max_request_payload=cap,
+                                                               max_chains=MAX_CHAINS)
+        m.submodules.reader = reader = ResponseReader(cfg, info_bytes=self.info_bytes)
+        wiring.connect(m, reader.data, wiring.flipped(self.data))
+
+        request = HostBusSignature().create(path=("request",))
+        _share_bus(m, [request, replay.bus, parameters.bus, reader.bus], bus)
+        m.d.comb += [self.buffer.addr.eq(replay.buffer.addr | parameters.buffer.addr),
+                     replay.buffer.data.eq(self.buffer.data),
+                     parameters.buffer.data.eq(self.buffer.data)]
+
+        # --- state kept between frames -------------------------------------------------------
+        params_valid = Signal()
+        job_n = Signal(range(cfg.n + 1))
+        job_moments = Signal()
+        job_triangle = Signal(range(cfg.n_moments + 1))
+        job_triangle_next = Signal(range(cfg.n_moments + 1))
+        triangle_row = Signal(range(cfg.n + 1))
+        core_busy = Signal()
+        core_done = Signal()
+        core_aborted = Signal()
+        status = Signal(8)
+        response_length = Signal(16)
+        m.d.comb += [
+            checks.request.eq(fields), checks.core_done.eq(core_done),
+            checks.core_aborted.eq(core_aborted), checks.params_valid.eq(params_valid),
+            checks.job_n.eq(job_n), checks.job_moments.eq(job_moments),
+            checks.job_triangle.eq(job_triangle),
+            replay.code.eq(fields.code), replay.length.eq(fields.length),
+            replay.first_index.eq(fields.args[:16]), replay.second_index.eq(fields.args[16:32]),
+            reader.code.eq(fields.code), reader.args.eq(fields.args), reader.job_n.eq(job_n),
+            reader.job_state.eq(Mux(core_busy, JobState.RUNNING,
+                                    Mux(core_done, Mux(core_aborted, JobState.ABORTED,
+                                                       JobState.DONE), JobState.IDLE))),
+            self.response.payload.code.eq(fields.code), self.response.payload.seq.eq(fields.seq),
+            self.response.payload.status.eq(status),
+            self.response.payload.length.eq(response_length),
+        ]
+
+        def respond(error_status):
+            m.d.sync += [status.eq(error_status), response_length.eq(1)]
+            m.next = "RESPOND"
+
+        with m.FSM(name="executor"):
+            with m.State("IDLE"):
+                with m.If(self.request.valid):
+                    with m.If(fields.status != Status.OK):
+                        respond(fields.status)
+                    with m.Else():
+                        m.d.comb += [request.addr.eq(_reg_address(rm.REG_STATUS)),
+                                     request.r_stb.eq(1)]
+                        m.next = "READ_CORE_STATUS"
+
+            with m.State("READ_CORE_STATUS"):
+                with m.If(bus.r_ack):
+                    m.d.sync += [core_busy.eq((bus.r_data & rm.STATUS_BUSY).any()),
+                                 core_done.eq((bus.r_data & rm.STATUS_DONE).any()),
+                                 core_aborted.eq((bus.r_data & rm.STATUS_ABORTED).any())]
+                    m.next = "EVALUATE"
+
+            with m.State("EVALUATE"):
+                m.next = "CHECK"          # the checks register their verdicts meanwhile
+
+            with m.State("CHECK"):
+                m.d.sync += [job_triangle_next.eq(0), triangle_row.eq(parameters.n_active)]
+                with m.If(~checks.known):
+                    respond(Status.UNKNOWN_COMMAND)
+                with m.Elif(~checks.length_ok):
+                    respond(Status.BAD_LENGTH)
+                with m.Elif(checks.needs_idle & core_busy):
+                    respond(Status.BUSY)
+                with m.Elif(~checks.argument_ok):
+                    respond(Status.BAD_ARGUMENT)
+                with m.Elif(~checks.ready_ok):
+                    respond(Status.NOT_READY)
+                with m.Else():
+                    m.d.sync += [status.eq(Status.OK), response_length.eq(checks.ok_length)]
+                    with m.Switch(fields.code):
+                        with m.Case(Command.LOAD_A, Command.LOAD_B, Command.LOAD_SEEDS):
+                            m.d.comb += replay.start.eq(1)
+                            m.next = "LOAD"
+                        with m.Case(Command.SET_PARAMS):
+                            m.d.comb += parameters.start.eq(1)
+                            m.next = "SET_PARAMS"
+                        with m.Case(Command.RUN):
+                            m.next = "RUN_TRIANGLE"
+                        with m.Case(Command.ABORT, Command.RESET):
+                            m.d.comb += [request.addr.eq(_reg_address(rm.REG_CONTROL)),
+                                         request.w_data.eq(rm.CONTROL_ABORT), request.w_stb.eq(1)]
+                            m.next = "STOP_POLL"
+                        with m.Default():
+                            m.d.comb += reader.start.eq(1)
+                            m.next = "RESPOND"
+
+            with m.State("LOAD"):
+                with m.If(replay.done):
+                    m.next = "RESPOND"
+
+            with m.State("SET_PARAMS"):
+                with m.If(parameters.done & parameters.ok):
+                    m.d.sync += params_valid.eq(1)
+                    m.next = "RESPOND"
+                with m.Elif(parameters.done):
+                    respond(Status.BAD_ARGUMENT)
+
+            with m.State("RUN_TRIANGLE"):
+                with m.If(triangle_row != 0):
+                    m.d.sync += [job_triangle_next.eq(job_triangle_next + triangle_row),
+                                 triangle_row.eq(triangle_row - 1)]
+                with m.Else():
+                    m.d.comb += [request.addr.eq(_reg_address(rm.REG_CONTROL)),
+                                 request.w_data.eq(rm.CONTROL_START), request.w_stb.eq(1)]
+                    m.d.sync += [job_n.eq(parameters.n_active), job_moments.eq(parameters.moments),
+                                 job_triangle.eq(job_triangle_next)]
+                    m.next = "RESPOND"
+
+            with m.State("STOP_POLL"):
+                m.d.comb += [request.addr.eq(_reg_address(rm.REG_STATUS)), request.r_stb.eq(1)]
+                m.next = "STOP_WAIT"
+
+            with m.State("STOP_WAIT"):
+                with m.If(bus.r_ack):
+                    with m.If((bus.r_data & rm.STATUS_BUSY).any()):
+                        m.next = "STOP_POLL"
+                    with m.Elif(fields.code == Command.RESET):
+                        m.d.comb += [request.addr.eq(_reg_address(rm.REG_CONTROL)),
+                                     request.w_data.eq(rm.CONTROL_CLEAR), request.w_stb.eq(1)]
+                        m.d.sync += params_valid.eq(0)
+                        m.next = "RESPOND"
+                    with m.Else():
+                        m.next = "RESPOND"
+
+            with m.State("RESPOND"):
+                # The request is taken with its response, once the frame has been sent.
+                m.d.comb += [self.response.valid.eq(1),
+                             self.request.ready.eq(self.response.ready)]
+                with m.If(self.response.ready):
+                    m.next = "IDLE"
+        return m
