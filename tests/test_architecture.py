@@ -87,6 +87,23 @@ def test_a_wrong_way_import_is_seen():
     assert all(layer_of(name) not in ALLOWED["driver"] for name in found)
 
 
+#: Size limits of the installed code (docs/architecture.md): a function a reader can hold in
+#: mind, a module a reader can survey.
+MAX_FUNCTION_LINES = 150
+MAX_MODULE_LINES = 600
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_functions_and_modules_stay_small(path):
+    source = path.read_text()
+    assert source.count("\n") <= MAX_MODULE_LINES, f"{path.name} is over {MAX_MODULE_LINES} lines"
+    long = [f"{node.name} ({node.end_lineno - node.lineno + 1} lines)"
+            for node in ast.walk(ast.parse(source))
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES]
+    assert not long, f"functions over {MAX_FUNCTION_LINES} lines in {path.name}: {long}"
+
+
 def test_the_layer_table_sees_every_source_folder():
     assert len(SOURCES) > 40
     assert {layer_of(module_name(p)) for p in SOURCES} == set(ALLOWED)
