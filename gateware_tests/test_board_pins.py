@@ -37,14 +37,17 @@ def small_config():
                      max_samples_log2=10)
 
 
-def board_simulation():
+def board_simulation(config=None):
+    """The Icarus build of a board top of ``config`` (default :func:`small_config`) and the
+    environment its cocotb tests read."""
     from thermospu.boards.top import SPUBoardTop
     from thermospu.rtl.sim.runner import SimulationBuild, ensure_importable, verilog_source
 
     need_simulator("icarus")
-    top = SPUBoardTop(small_config(), CLOCK_HZ, BAUD, board=BOARD_NAME)
+    config = config or small_config()
+    top = SPUBoardTop(config, CLOCK_HZ, BAUD, board=BOARD_NAME)
     build = SimulationBuild(verilog_source(top, name="board_top"), "board_top", "icarus",
-                            label="board-top-n4")
+                            label=f"board-top-n{config.n}")
     ensure_importable(COCOTB_DIR)
     env = {"BOARD_DIVISOR": str(top.divisor), "BOARD_CLOCK_HZ": str(CLOCK_HZ),
            "BOARD_NAME": BOARD_NAME}
@@ -64,73 +67,38 @@ def test_serial_transport_through_pty_matches_golden(tmp_path):
     from thermospu.rtl.spec import golden
     from thermospu.rtl.spec.config import JobParams
 
-    build, env = board_simulation()
-    build.build()
-    pty_file, done_file = tmp_path / "pty", tmp_path / "done"
-    env.update(BOARD_PTY_FILE=str(pty_file), BOARD_DONE_FILE=str(done_file))
-    failure = []
+    rng = np.random.default_rng(3)
+    m = rng.standard_normal((4, 4))
+    a = m @ m.T + 4 * np.eye(4)
+    b = rng.standard_normal(4)
+    config = small_config()
+    # Raw accumulators of a noisy job with moments, straight from the transport.
+    a_q = rng.integers(-128, 128, size=(4, 4))
+    b_q = rng.integers(-512, 512, size=(1, 4))
+    params = JobParams(n_active=4, k=3, b_shift=2, sigma_q=40, sigma_shift=3, burn_in=20,
+                       samples=16, thin=2, moments=True)
+    with pty_board(tmp_path, config) as uri, driver.open(uri) as board:
+        assert board.config == config
+        (raw,) = board.backend.run_jobs(a_q, b_q, params, [0xC0FFEE])
+        x_board, diagnostics = board.solve_with_info(a, b, samples=64, seed=11)
+    (golden_raw,) = golden.run_jobs(config, a_q, b_q, params, [0xC0FFEE])
+    assert raw == golden_raw, (raw, golden_raw)
+    assert raw.saturations == golden_raw.saturations and raw.count == 16
 
-    def simulate():
-        try:
-            build.run("board_pins", testcase="pty_bridge", extra_env=env,
-                      test_dir=tmp_path / "sim")
-        except BaseException as error:      # SystemExit from the runner included
-            failure.append(error)
-
-    simulator = threading.Thread(target=simulate, daemon=True)
-    simulator.start()
-    try:
-        deadline = time.monotonic() + 120
-        while not pty_file.exists():
-            assert simulator.is_alive(), f"simulator stopped before opening the pty: {failure}"
-            assert time.monotonic() < deadline, "simulator did not open the pty"
-            time.sleep(0.05)
-        port = pty_file.read_text()
-
-        rng = np.random.default_rng(3)
-        m = rng.standard_normal((4, 4))
-        a = m @ m.T + 4 * np.eye(4)
-        b = rng.standard_normal(4)
-        config = small_config()
-        # Raw accumulators of a noisy job with moments, straight from the transport.
-        a_q = rng.integers(-128, 128, size=(4, 4))
-        b_q = rng.integers(-512, 512, size=(1, 4))
-        params = JobParams(n_active=4, k=3, b_shift=2, sigma_q=40, sigma_shift=3, burn_in=20,
-                           samples=16, thin=2, moments=True)
-        with driver.open(f"serial:{port}?baud={BAUD}", timeout=60.0) as board:
-            assert board.config == config
-            (raw,) = board.backend.run_jobs(a_q, b_q, params, [0xC0FFEE])
-            x_board, diagnostics = board.solve_with_info(a, b, samples=64, seed=11)
-        (golden_raw,) = golden.run_jobs(config, a_q, b_q, params, [0xC0FFEE])
-        assert raw == golden_raw, (raw, golden_raw)
-        assert raw.saturations == golden_raw.saturations and raw.count == 16
-
-        with driver.open("model", **config.to_dict()) as model:
-            x_model = model.solve(a, b, samples=64, seed=11)
-        print(f"board (simulated, via pty): x = {x_board}, {diagnostics.steps} steps")
-        assert diagnostics.steps > 0
-        np.testing.assert_array_equal(x_board, x_model)
-    finally:
-        done_file.write_text("done")
-        simulator.join(timeout=120)
-    assert not failure, failure[0]
+    with driver.open("model", **config.to_dict()) as model:
+        x_model = model.solve(a, b, samples=64, seed=11)
+    print(f"board (simulated, via pty): x = {x_board}, {diagnostics.steps} steps")
+    assert diagnostics.steps > 0
+    np.testing.assert_array_equal(x_board, x_model)
 
 
 @contextlib.contextmanager
 def pty_board(tmp_path, config):
-    """A simulated board of ``config`` behind a pseudo-terminal; yields its ``serial:`` URI."""
-    from thermospu.boards.top import SPUBoardTop
-    from thermospu.rtl.sim.runner import SimulationBuild, ensure_importable, verilog_source
-
-    need_simulator("icarus")
-    top = SPUBoardTop(config, CLOCK_HZ, BAUD, board=BOARD_NAME)
-    build = SimulationBuild(verilog_source(top, name="board_top"), "board_top", "icarus",
-                            label=f"board-top-n{config.n}")
-    ensure_importable(COCOTB_DIR)
+    """A simulated board of ``config`` behind a pseudo-terminal (the simulator bridges it to
+    the UART pins); yields the ``serial:`` URI that opens it, as a board's /dev/ttyUSB1."""
+    build, env = board_simulation(config)
     pty_file, done_file = tmp_path / "pty", tmp_path / "done"
-    env = {"BOARD_DIVISOR": str(top.divisor), "BOARD_CLOCK_HZ": str(CLOCK_HZ),
-           "BOARD_NAME": BOARD_NAME, "BOARD_PTY_FILE": str(pty_file),
-           "BOARD_DONE_FILE": str(done_file)}
+    env.update(BOARD_PTY_FILE=str(pty_file), BOARD_DONE_FILE=str(done_file))
     build.build()
     failure = []
 

@@ -22,7 +22,7 @@ from kfac_helpers import ExactDevice
 from thermospu.host_kfac.distributed import (DistributedKFACPreconditioner, assign_layers,
                                              gather_rank_reports)
 from thermospu.host_kfac.preconditioner import KFACPreconditioner
-from thermospu.host_kfac.solvers import ThermodynamicSolver
+from thermospu.host_kfac.solvers import ThermodynamicInverseSolver
 
 STEPS, GLOBAL_BATCH, WORLD = 6, 16, 2
 OPTIONS = dict(lr=0.05, damping=0.05, inv_update_interval=2, kl_clip=1e-2)
@@ -58,7 +58,7 @@ def _worker(rank, port, out_dir, fail_on):
     try:
         net = make_net()
         device = ExactDevice(fail_on=fail_on if rank == 1 else ())
-        solver = ThermodynamicSolver(device, fallback=False)
+        solver = ThermodynamicInverseSolver(device, fallback=False)
         pre = DistributedKFACPreconditioner(net, solver, **OPTIONS)
         per_rank = GLOBAL_BATCH // WORLD
         train(net, pre, slice(rank * per_rank, (rank + 1) * per_rank))
@@ -91,7 +91,7 @@ def run_two_ranks(tmp_path, fail_on=(), deadline_s=120):
 def one_process():
     net = make_net()
     device = ExactDevice()
-    pre = KFACPreconditioner(net, ThermodynamicSolver(device, fallback=False), **OPTIONS)
+    pre = KFACPreconditioner(net, ThermodynamicInverseSolver(device, fallback=False), **OPTIONS)
     train(net, pre)
     return net, pre
 
