@@ -90,7 +90,10 @@ def open_backend(uri: str = "model", **kwargs) -> Backend:
     from .protocol import check_link_options
 
     scheme, target, uri_options = parse_uri(uri)
-    check_link_options({k: v for k, v in kwargs.items() if k in LINK_OPTIONS and v is not None})
+    # Keyword values are checked as given (a bool or 1.5 retries is refused, not converted);
+    # strings, like URI options, after conversion below.
+    check_link_options({k: v for k, v in kwargs.items()
+                        if k in LINK_OPTIONS and v is not None and not isinstance(v, str)})
     config_fields = {name: int for name in SPUConfig.__dataclass_fields__}
     allowed = {**LINK_OPTIONS, **TRANSPORT_OPTIONS.get(scheme, {}), **config_fields}
     options = _typed(uri_options, allowed, uri)

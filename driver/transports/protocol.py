@@ -440,7 +440,10 @@ class FramedBackend(Backend):
     def _wait(self, progress, params: JobParams) -> wire.JobStatus:
         reported = 0
         pause = self.poll_interval / 64
+        status = None
         while True:
+            if status is not None and self._deadline.remaining() <= 0:
+                self._abort_at_deadline(status, params)
             data = self._request(Command.STATUS)
             try:
                 status = wire.decode_status(data)
@@ -455,10 +458,7 @@ class FramedBackend(Backend):
             if status.state != JobState.RUNNING:
                 raise DeviceError(f"{self.name}: the job stopped in state {status.state.name} "
                                   f"(aborted or reset by someone else?)")
-            left = self._deadline.remaining()
-            if left <= 0:
-                self._abort_at_deadline(status, params)
-            time.sleep(min(pause, left))
+            time.sleep(max(0.0, min(pause, self._deadline.remaining())))
             pause = min(2 * pause, self.poll_interval)
 
     def _abort_at_deadline(self, status: wire.JobStatus, params: JobParams) -> None:
