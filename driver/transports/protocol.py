@@ -145,18 +145,21 @@ class ProtocolClient:
         self.stats = dict(requests=0, attempts=0, retries=0, bytes_sent=0, bytes_received=0)
         #: Attempts the last request took (1 = answered first time).
         self.last_attempts = 0
+        #: The :class:`Deadline` of the device call under way (set by FramedBackend.run_jobs),
+        #: or None.
+        self.deadline: Deadline | None = None
 
     @property
     def rejected_frames(self) -> int:
         """Response candidates dropped for a bad CRC, length or version."""
         return self._decoder.rejected
 
-    def request(self, command: Command | int, payload: bytes = b"",
-                deadline: Deadline | None = None) -> bytes:
+    def request(self, command: Command | int, payload: bytes = b"") -> bytes:
         """Send ``command`` with ``payload``; return the response data after the status byte.
 
-        With a ``deadline``, no attempt waits past it: :class:`DeviceTimeoutError` once it has
-        passed."""
+        While :attr:`deadline` is set, no attempt waits past it: :class:`DeviceTimeoutError`
+        once it has passed."""
+        deadline = self.deadline
         try:
             command = Command(command)
             name = command.name
@@ -307,7 +310,6 @@ class FramedBackend(Backend):
             link.close()
             raise
         self.poll_interval = poll_interval
-        self._deadline = None   # the Deadline of the run_jobs call under way
         try:
             self.device_info = wire.decode_info(self.client.request(Command.INFO))
         except ValueError as e:
@@ -369,7 +371,7 @@ class FramedBackend(Backend):
         seconds = self.deadline
         if seconds is None:
             seconds = self.default_deadline(params, len(seeds))
-        self._deadline = Deadline(seconds)
+        self.client.deadline = Deadline(seconds)
         try:
             self._load_a(a_q)
             results = []
@@ -382,11 +384,7 @@ class FramedBackend(Backend):
             self._loaded_a = None
             raise
         finally:
-            self._deadline = None
-
-    def _request(self, command: Command, payload: bytes = b"") -> bytes:
-        """A request within the deadline of the call under way."""
-        return self.client.request(command, payload, deadline=self._deadline)
+            self.client.deadline = None
 
     # --- steps of a job ----------------------------------------------------------------------
     def _values_per_frame(self, width: int) -> int:
@@ -407,7 +405,7 @@ class FramedBackend(Backend):
         for base, values in runs:
             for start, count in _chunks(len(values), per_frame):
                 row, col = divmod(base + start, big_n)
-                self._request(Command.LOAD_A, wire.LOAD_A_REQUEST.pack(row, col)
+                self.client.request(Command.LOAD_A, wire.LOAD_A_REQUEST.pack(row, col)
                                     + wire.pack_signed(values[start:start + count], width))
         self._loaded_a = key
 
@@ -417,20 +415,20 @@ class FramedBackend(Backend):
         cells_per_frame = self._values_per_frame(wire.SEEDS_BYTES_PER_CELL)
         for chain, (b, seed) in enumerate(zip(b_q, seeds)):
             for start, count in _chunks(n, b_per_frame):
-                self._request(Command.LOAD_B, wire.LOAD_B_REQUEST.pack(chain, start)
+                self.client.request(Command.LOAD_B, wire.LOAD_B_REQUEST.pack(chain, start)
                                     + wire.pack_signed(b[start:start + count], self.format.b_bytes))
             states = golden.cell_seeds(int(seed), n).astype("<u4")
             for start, count in _chunks(n, cells_per_frame):
-                self._request(Command.LOAD_SEEDS, wire.LOAD_SEEDS_REQUEST.pack(chain, start)
+                self.client.request(Command.LOAD_SEEDS, wire.LOAD_SEEDS_REQUEST.pack(chain, start)
                                     + states[start:start + count].tobytes())
-        self._request(Command.SET_PARAMS, wire.encode_params(params, len(seeds)))
+        self.client.request(Command.SET_PARAMS, wire.encode_params(params, len(seeds)))
         self._start()
         status = self._wait(progress, params)
         return [self._read_chain(chain, params, status) for chain in range(len(seeds))]
 
     def _start(self) -> None:
         try:
-            self._request(Command.RUN)
+            self.client.request(Command.RUN)
         except DeviceBusyError:
             # A retried RUN whose first attempt started the job (its answer was lost) finds
             # the device busy with exactly this job.
@@ -442,9 +440,9 @@ class FramedBackend(Backend):
         pause = self.poll_interval / 64
         status = None
         while True:
-            if status is not None and self._deadline.remaining() <= 0:
+            if status is not None and self.client.deadline.remaining() <= 0:
                 self._abort_at_deadline(status, params)
-            data = self._request(Command.STATUS)
+            data = self.client.request(Command.STATUS)
             try:
                 status = wire.decode_status(data)
             except ValueError as e:
@@ -458,11 +456,12 @@ class FramedBackend(Backend):
             if status.state != JobState.RUNNING:
                 raise DeviceError(f"{self.name}: the job stopped in state {status.state.name} "
                                   f"(aborted or reset by someone else?)")
-            time.sleep(max(0.0, min(pause, self._deadline.remaining())))
+            time.sleep(max(0.0, min(pause, self.client.deadline.remaining())))
             pause = min(2 * pause, self.poll_interval)
 
     def _abort_at_deadline(self, status: wire.JobStatus, params: JobParams) -> None:
         """ABORT the job that outlived the call's deadline, then raise DeviceTimeoutError."""
+        deadline, self.client.deadline = self.client.deadline, None   # ABORT gets its own time
         try:
             self.client.request(Command.ABORT)
             outcome = "it was aborted"
@@ -470,7 +469,7 @@ class FramedBackend(Backend):
             outcome = f"ABORT failed too ({type(e).__name__})"
         raise DeviceTimeoutError(
             f"{self.name}: the job did not finish within the call's deadline of "
-            f"{self._deadline.seconds:g} s (the device still said RUNNING after "
+            f"{deadline.seconds:g} s (the device still said RUNNING after "
             f"{status.steps} of {params.steps} Euler steps per chain); {outcome}. Call reset() "
             f"on the device before the next job, or open it with a larger deadline= (seconds "
             f"per call) if jobs this long are expected.", transport=self.name, command="STATUS")
@@ -481,7 +480,7 @@ class FramedBackend(Backend):
         per_frame = (wire.MAX_PAYLOAD - 1 - wire.READ_MEAN_HEADER_BYTES) // width
         sum_y, saturations = [], 0
         for start, count in _chunks(n, per_frame):
-            data = self._request(Command.READ_MEAN,
+            data = self.client.request(Command.READ_MEAN,
                                        wire.READ_MEAN_REQUEST.pack(chain, start, count))
             self._expect_length(Command.READ_MEAN, data,
                                 wire.READ_MEAN_HEADER_BYTES + count * width)
@@ -493,7 +492,7 @@ class FramedBackend(Backend):
             per_frame = (wire.MAX_PAYLOAD - 1) // width
             parts = []
             for start, count in _chunks(n * (n + 1) // 2, per_frame):
-                data = self._request(Command.READ_MOMENTS,
+                data = self.client.request(Command.READ_MOMENTS,
                                            wire.READ_MOMENTS_REQUEST.pack(chain, start, count))
                 self._expect_length(Command.READ_MOMENTS, data, count * width)
                 parts.append(wire.unpack_signed(data, width))
