@@ -7,7 +7,7 @@ from thermospu.rtl.spec.config import ConfigError
 __all__ = [
     "SPUError", "ConfigError", "InvalidInputError", "NonFiniteError", "ShapeError",
     "NotSymmetricError", "NotPositiveDefiniteError", "DeviceCapacityError", "SaturationError",
-    "DeviceError", "TransportError", "ProtocolError", "DeviceTimeoutError",
+    "DeviceError", "TransportError", "LinkError", "ProtocolError", "DeviceTimeoutError",
     "CommandError", "DeviceRejectedError", "DeviceBusyError", "DeviceNotReadyError",
 ]
 
@@ -53,7 +53,6 @@ class TransportError(DeviceError):
     """The transport could not be opened or failed (bad URI, lost link, CRC errors)."""
 
 
-
 class _CommandContext:
     """Mixin: which transport, command and device status an error is about."""
 
@@ -78,9 +77,17 @@ class ProtocolError(_CommandContext, TransportError):
     """
 
 
+class LinkError(_CommandContext, TransportError):
+    """The link itself failed under a request: the operating system or pyserial raised (an
+    ``OSError`` such as ``ConnectionResetError`` or ``BrokenPipeError``, a ``SerialException``).
+    Not retried; reopen the device (or ``reset()`` it once the link works). Attributes as
+    :class:`ProtocolError`; the original exception is the ``__cause__``."""
+
+
 class DeviceTimeoutError(ProtocolError):
-    """The device did not answer within the timeout, on every retry. ``reset()`` on the device
-    (or reopening it) brings it back once the link works again."""
+    """The device did not answer within the timeout, on every retry, or a device call ran past
+    its overall deadline (a job still RUNNING is aborted first). ``reset()`` on the device (or
+    reopening it) brings it back once the link works again."""
 
 
 class CommandError(_CommandContext, DeviceError):

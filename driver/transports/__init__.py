@@ -17,7 +17,9 @@ keyword arguments or URI options. A device that reports its own configuration (`
 its INFO answer: ``n`` is the least number of cells needed, every other field must equal the
 device's; a device that cannot honour them is closed and a :class:`ConfigError` says which field
 differs. Every transport also takes ``timeout`` (seconds per request) and ``retries`` (extra
-attempts on a lost or corrupted frame).
+attempts on a lost or corrupted frame) and ``deadline`` (seconds one device call may take in
+all; by default derived from the job's size, see :meth:`.protocol.FramedBackend.default_deadline`),
+checked by :func:`.protocol.check_link_options` before anything is opened.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ SCHEMES = ("model", "sim", "serial", "auto")
 KNOWN_URIS = ("'model', 'model?n=...', 'sim:icarus', 'sim:verilator', 'sim://HOST:PORT', "
               "'serial:/dev/ttyUSB1?baud=...', 'auto'")
 #: Options every transport accepts besides SPUConfig fields: name -> type.
-LINK_OPTIONS = {"timeout": float, "retries": int}
+LINK_OPTIONS = {"timeout": float, "retries": int, "deadline": float}
 #: Options of single transports.
 TRANSPORT_OPTIONS = {"serial": {"baud": int}, "sim": {"max_request_payload": int},
                      "auto": {"baud": int}}
@@ -90,16 +92,23 @@ def emulates(uri: str) -> bool:
 def open_backend(uri: str = "model", **kwargs) -> Backend:
     """Open the transport named by ``uri``.
 
-    Keyword arguments and URI options: SPUConfig fields (emulating transports only), ``timeout``
-    and ``retries`` (all), ``baud`` (serial), ``max_request_payload`` (sim). Keyword arguments
-    win over URI options.
+    Keyword arguments and URI options: SPUConfig fields (emulating transports only), ``timeout``,
+    ``retries`` and ``deadline`` (all), ``baud`` (serial), ``max_request_payload`` (sim).
+    Keyword arguments win over URI options.
     """
+    from .protocol import check_link_options
+
     scheme, target, uri_options = parse_uri(uri)
+    # Keyword values are checked as given (a bool or 1.5 retries is refused, not converted);
+    # strings, like URI options, after conversion below.
+    check_link_options({k: v for k, v in kwargs.items()
+                        if k in LINK_OPTIONS and v is not None and not isinstance(v, str)})
     config_fields = {name: int for name in SPUConfig.__dataclass_fields__}
     allowed = {**LINK_OPTIONS, **TRANSPORT_OPTIONS.get(scheme, {}), **config_fields}
     options = _typed(uri_options, allowed, uri)
     options.update(_typed({k: v for k, v in kwargs.items() if v is not None}, allowed, uri))
-    link_options = {k: options.pop(k) for k in list(options) if k in LINK_OPTIONS}
+    link_options = check_link_options({k: options.pop(k) for k in list(options)
+                                       if k in LINK_OPTIONS})
     if scheme == "serial" or (scheme == "sim" and not emulates(uri)):
         required = {k: options.pop(k) for k in list(options) if k in config_fields}
         return _checked(_open_reporting(scheme, target, uri, options, link_options), required)

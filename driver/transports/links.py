@@ -82,7 +82,10 @@ class SocketLink(Link):
             self.sock.setblocking(False)
 
     def read(self, timeout: float) -> bytes:
-        ready, _, _ = select.select([self.sock], [], [], timeout)
+        try:
+            ready, _, _ = select.select([self.sock], [], [], timeout)
+        except (OSError, ValueError) as e:     # ValueError: the socket was closed
+            raise TransportError(f"socket read failed: {e}") from e
         if not ready:
             return b""
         try:
@@ -118,7 +121,8 @@ class SerialLink(Link):
         except (serial.SerialException, ValueError) as e:
             raise TransportError(f"cannot open serial port {port!r} at {baud} baud: {e}") from e
         self.port.reset_input_buffer()
-        self._error = serial.SerialException
+        # SerialException is an OSError; termios and the USB stack raise other OSErrors.
+        self._error = (serial.SerialException, OSError)
 
     def write(self, data: bytes) -> None:
         try:

@@ -27,12 +27,18 @@ class ModelBackend(FramedBackend):
         The URI it was opened with.
     max_chains : int
         Chains the emulated device runs per job (see :class:`EmulatedDevice`).
+    timeout, retries, deadline
+        As :class:`FramedBackend`.
     """
 
+    #: The golden model's slowest plausible rate (multiply-accumulates per second).
+    cycles_per_s = 1e7
+    seconds_per_byte = 1e-6
+
     def __init__(self, config: SPUConfig, name: str = "model", *, max_chains: int = 256,
-                 timeout: float = 1.0, retries: int = 3):
+                 timeout: float = 1.0, retries: int = 3, deadline: float | None = None):
         self.device = EmulatedDevice(config, max_chains=max_chains)
         super().__init__(InProcessLink(self.device), name,
                          "emulated SPU (golden model behind the wire protocol, in-process)",
                          expected_config=config, timeout=timeout, retries=retries,
-                         poll_interval=0.002)
+                         deadline=deadline, poll_interval=0.002)

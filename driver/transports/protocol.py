@@ -6,26 +6,98 @@ timeouts and link errors, and turns device error statuses into typed exceptions.
 sequence LOAD_A (once per matrix), then per group of chains LOAD_B, LOAD_SEEDS, SET_PARAMS, RUN,
 STATUS polls, READ_MEAN, READ_MOMENTS; the link underneath is the only thing that differs
 between the emulated, simulated and physical SPU.
+
+Every call of :meth:`FramedBackend.run_jobs` has one overall deadline (``deadline`` seconds, or
+a default from the job's size: :meth:`FramedBackend.default_deadline`); a device that keeps
+saying RUNNING, or stops answering, ends in :class:`DeviceTimeoutError` by then at the latest.
+Whatever the link raises (an ``OSError`` of any kind, pyserial's ``SerialException``) reaches the
+caller as a :class:`LinkError`, and a malformed answer as a :class:`ProtocolError`: every failure
+of the transport is an :class:`~thermospu.driver.errors.SPUError`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
+import numbers
 import time
 
 import numpy as np
 
 from thermospu.rtl.spec import golden, wire
-from thermospu.rtl.spec.config import JobParams
+from thermospu.rtl.spec.config import ConfigError, JobParams
 from thermospu.rtl.spec.golden import JobResult
 from thermospu.rtl.spec.wire import Command, JobState, Status
 
 from ..errors import (DeviceBusyError, DeviceError, DeviceNotReadyError, DeviceRejectedError,
-                      DeviceTimeoutError, ProtocolError, TransportError)
+                      DeviceTimeoutError, LinkError, ProtocolError, SPUError, TransportError)
 from .base import Backend
 from .links import Link
 
-__all__ = ["ProtocolClient", "FramedBackend"]
+__all__ = ["ProtocolClient", "FramedBackend", "Deadline", "check_link_options", "MAX_SECONDS",
+           "MAX_RETRIES", "DEADLINE_MARGIN", "DEADLINE_FACTOR", "SIM_CYCLES_PER_S"]
+
+#: Largest ``timeout`` or ``deadline`` accepted (s), about 11.6 days: longer waits are mistakes,
+#: and select() and pyserial overflow on unbounded ones.
+MAX_SECONDS = 1e6
+#: Largest ``retries`` accepted.
+MAX_RETRIES = 1000
+#: Seconds added to every default deadline (link latency, scheduling, the first STATUS poll).
+DEADLINE_MARGIN = 30.0
+#: Factor between a call's estimated duration at the slowest plausible rate and its default
+#: deadline.
+DEADLINE_FACTOR = 4.0
+#: The slowest plausible rate of a simulated gateware (clock cycles per wall-clock second):
+#: Icarus runs 5,000 to 9,000 (docs/simspeed.md; Verilator ~40 times more); also used for a
+#: device reporting no clock (``clock_hz`` 0 in INFO).
+SIM_CYCLES_PER_S = 1000.0
+
+
+def _check_seconds(name: str, value) -> float:
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+            or not math.isfinite(value) or not 0 < value <= MAX_SECONDS):
+        raise ConfigError(f"{name}={value!r} is not a valid number of seconds: it must be "
+                          f"finite, > 0 and <= {MAX_SECONDS:g}.")
+    return float(value)
+
+
+def check_link_options(options: dict) -> dict:
+    """``options`` with ``timeout`` and ``deadline`` (seconds; a ``deadline`` of None means the
+    default) and ``retries`` (a count) checked; other keys pass unchanged.
+
+    Raises :class:`ConfigError` unless each seconds value is a finite real in
+    (0, :data:`MAX_SECONDS`] and ``retries`` an int in [0, :data:`MAX_RETRIES`] (bool is
+    neither)."""
+    out = dict(options)
+    for name in ("timeout", "deadline"):
+        if out.get(name) is not None:
+            out[name] = _check_seconds(name, out[name])
+    if "retries" in out:
+        value = out["retries"]
+        if (isinstance(value, bool) or not isinstance(value, numbers.Integral)
+                or not 0 <= value <= MAX_RETRIES):
+            raise ConfigError(f"retries={value!r} is not a valid retry count: it must be an "
+                              f"int from 0 to {MAX_RETRIES}.")
+        out["retries"] = int(value)
+    return out
+
+
+class Deadline:
+    """The moment by which one device call must end.
+
+    Parameters
+    ----------
+    seconds : float
+        Time allowed from now (s).
+    """
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.at = time.monotonic() + seconds
+
+    def remaining(self) -> float:
+        """Seconds left (<= 0 once passed)."""
+        return self.at - time.monotonic()
 
 _STATUS_ERRORS = {
     Status.BUSY: DeviceBusyError,
@@ -44,7 +116,8 @@ class ProtocolClient:
     earlier attempt, or garbage that happens to pass the CRC) are dropped. A missing answer and
     the link-error statuses (:data:`~thermospu.rtl.spec.wire.LINK_ERRORS`) are retried up to ``retries``
     times; then :class:`DeviceTimeoutError` or :class:`ProtocolError` names the transport and
-    command. Any other error status raises its typed exception at once.
+    command. Any other error status raises its typed exception at once. An ``OSError`` from the
+    link (pyserial's ``SerialException`` is one) raises :class:`LinkError` at once.
 
     Parameters
     ----------
@@ -52,9 +125,9 @@ class ProtocolClient:
     transport : str
         Name used in error messages (the URI).
     timeout : float
-        Seconds to wait for each response.
+        Seconds to wait for each response: finite, > 0 (:func:`check_link_options`).
     retries : int
-        Extra attempts after the first.
+        Extra attempts after the first, >= 0.
 
     Attributes
     ----------
@@ -63,8 +136,8 @@ class ProtocolClient:
     """
 
     def __init__(self, link: Link, transport: str, *, timeout: float = 1.0, retries: int = 3):
-        if timeout <= 0 or retries < 0:
-            raise ValueError(f"timeout={timeout} must be > 0 and retries={retries} >= 0")
+        checked = check_link_options(dict(timeout=timeout, retries=retries))
+        timeout, retries = checked["timeout"], checked["retries"]
         self.link, self.transport = link, transport
         self.timeout, self.retries = timeout, retries
         self._decoder = wire.FrameDecoder()
@@ -72,6 +145,9 @@ class ProtocolClient:
         self.stats = dict(requests=0, attempts=0, retries=0, bytes_sent=0, bytes_received=0)
         #: Attempts the last request took (1 = answered first time).
         self.last_attempts = 0
+        #: The :class:`Deadline` of the device call under way (set by FramedBackend.run_jobs),
+        #: or None.
+        self.deadline: Deadline | None = None
 
     @property
     def rejected_frames(self) -> int:
@@ -79,7 +155,11 @@ class ProtocolClient:
         return self._decoder.rejected
 
     def request(self, command: Command | int, payload: bytes = b"") -> bytes:
-        """Send ``command`` with ``payload``; return the response data after the status byte."""
+        """Send ``command`` with ``payload``; return the response data after the status byte.
+
+        While :attr:`deadline` is set, no attempt waits past it: :class:`DeviceTimeoutError`
+        once it has passed."""
+        deadline = self.deadline
         try:
             command = Command(command)
             name = command.name
@@ -88,16 +168,18 @@ class ProtocolClient:
         self.stats["requests"] += 1
         last_problem = None
         for attempt in range(1 + self.retries):
+            self._check_deadline(deadline, name)
             self.last_attempts = attempt + 1
             self.stats["attempts"] += 1
             if attempt:
                 self.stats["retries"] += 1
             self._seq = (self._seq + 1) & 0xFF
             frame = wire.encode_frame(command, self._seq, payload)
-            self.link.write(frame)
+            self._link_io(self.link.write, frame, name=name)
             self.stats["bytes_sent"] += len(frame)
-            response = self._await(command, self._seq)
+            response = self._await(command, self._seq, name, deadline)
             if response is None:
+                self._check_deadline(deadline, name)
                 # A response whose LEN was corrupted would hold the decoder waiting for bytes
                 # that never come (and swallow the next answer): start afresh.
                 self._decoder.clear()
@@ -136,14 +218,36 @@ class ProtocolClient:
                             f"with {last_problem.name}", transport=self.transport,
                             command=name, status=last_problem.name)
 
-    def _await(self, command: int, seq: int) -> wire.Frame | None:
-        deadline = time.monotonic() + self.timeout
+    def _check_deadline(self, deadline: Deadline | None, name: str) -> None:
+        if deadline is not None and deadline.remaining() <= 0:
+            raise DeviceTimeoutError(
+                f"{self.transport}: the device call ran past its deadline of "
+                f"{deadline.seconds:g} s waiting for the answer to {name}. Call reset() on the "
+                f"device before the next job, or open it with a larger deadline= (seconds per "
+                f"call) if jobs this long are expected.", transport=self.transport, command=name)
+
+    def _link_io(self, operation, argument, *, name: str):
+        """``operation(argument)`` (the link's write or read), an ``OSError`` from it raised as
+        :class:`LinkError`."""
+        try:
+            return operation(argument)
+        except OSError as e:
+            raise LinkError(f"{self.transport}: the link failed during {name} "
+                            f"({type(e).__name__}: {e}). Check the connection, then reopen the "
+                            f"device or call reset().", transport=self.transport,
+                            command=name) from e
+
+    def _await(self, command: int, seq: int, name: str,
+               deadline: Deadline | None) -> wire.Frame | None:
+        until = time.monotonic() + self.timeout
+        if deadline is not None:
+            until = min(until, deadline.at)
         want = command | wire.RESPONSE_FLAG
         while True:
-            remaining = deadline - time.monotonic()
+            remaining = until - time.monotonic()
             if remaining <= 0:
                 return None
-            data = self.link.read(remaining)
+            data = self._link_io(self.link.read, remaining, name=name)
             self.stats["bytes_received"] += len(data)
             for frame in self._decoder.feed(data):
                 if frame.seq == seq and frame.code == want:
@@ -152,7 +256,7 @@ class ProtocolClient:
     def resync(self) -> None:
         """Forget partly received bytes and whatever is waiting on the line."""
         self._decoder.clear()
-        while self.link.read(0.0):
+        while self._link_io(self.link.read, 0.0, name="resync"):
             pass
 
 
@@ -175,16 +279,36 @@ class FramedBackend(Backend):
         For emulating transports: the configuration asked for; the device's INFO must match.
     timeout, retries : float, int
         Per-request timeout (s) and retry bound (:class:`ProtocolClient`).
+    deadline : float or None
+        Seconds one :meth:`run_jobs` call may take in all, finite and > 0; None (default):
+        :meth:`default_deadline` of each call's job.
     poll_interval : float
         Longest pause (s) between STATUS polls while a job runs (polls start at 1/64 of it and
         double).
+
+    Attributes
+    ----------
+    cycles_per_s : float
+        The slowest plausible rate of the device (clock cycles per second; for the emulated
+        device, multiply-accumulates per second), for :meth:`default_deadline`.
+    seconds_per_byte : float
+        The slowest plausible time the link and device take per byte of a frame.
     """
 
+    cycles_per_s = SIM_CYCLES_PER_S
+    seconds_per_byte = 1 / SIM_CYCLES_PER_S
+
     def __init__(self, link: Link, name: str, description: str, *, expected_config=None,
-                 timeout: float = 1.0, retries: int = 3, poll_interval: float = 0.01):
+                 timeout: float = 1.0, retries: int = 3, deadline: float | None = None,
+                 poll_interval: float = 0.01):
         self.name = name
         self.link = link
-        self.client = ProtocolClient(link, name, timeout=timeout, retries=retries)
+        try:
+            self.deadline = check_link_options(dict(deadline=deadline))["deadline"]
+            self.client = ProtocolClient(link, name, timeout=timeout, retries=retries)
+        except BaseException:
+            link.close()
+            raise
         self.poll_interval = poll_interval
         try:
             self.device_info = wire.decode_info(self.client.request(Command.INFO))
@@ -203,6 +327,8 @@ class FramedBackend(Backend):
         self.format = wire.WireFormat.for_config(self.config)
         self.description = f"{description}, N={self.config.n}"
         self._loaded_a = None   # (n, digest) of the coupling matrix in the device's memory
+        if self.device_info.clock_hz:
+            self.cycles_per_s = float(self.device_info.clock_hz)
 
     # --- Backend -----------------------------------------------------------------------------
     def info(self) -> dict:
@@ -222,8 +348,30 @@ class FramedBackend(Backend):
     def close(self) -> None:
         self.link.close()
 
+    def default_deadline(self, params: JobParams, chains: int) -> float:
+        """Seconds allowed to a :meth:`run_jobs` call of ``chains`` chains of ``params`` when
+        no ``deadline`` was given: :data:`DEADLINE_MARGIN` + :data:`DEADLINE_FACTOR` x the
+        call's duration at the slowest plausible rate, i.e. its Euler steps at
+        ``n_active**2 + 64`` cycles each (a bound of the gateware's cycles per step and per
+        second-moment pass) over :attr:`cycles_per_s`, plus the bytes of A, b, seeds and
+        results at :attr:`seconds_per_byte`; at most :data:`MAX_SECONDS`."""
+        n, fmt = params.n_active, self.format
+        cycles = chains * params.steps * (n * n + 64)
+        moments = n * (n + 1) // 2 * fmt.sum_yy_bytes if params.moments else 0
+        data = n * n * fmt.a_bytes + chains * n * (
+            fmt.b_bytes + wire.SEEDS_BYTES_PER_CELL + fmt.sum_y_bytes) + chains * moments
+        seconds = cycles / self.cycles_per_s + data * self.seconds_per_byte
+        return min(MAX_SECONDS, DEADLINE_MARGIN + DEADLINE_FACTOR * seconds)
+
     def run_jobs(self, a_q, b_q, params: JobParams, seeds, progress=None) -> list[JobResult]:
+        """See :meth:`Backend.run_jobs`; the whole call ends within ``deadline`` seconds (or
+        :meth:`default_deadline`), else :class:`DeviceTimeoutError` (a running job is
+        aborted first)."""
         a_q, b_q = golden.check_job_inputs(self.config, a_q, b_q, params, seeds)
+        seconds = self.deadline
+        if seconds is None:
+            seconds = self.default_deadline(params, len(seeds))
+        self.client.deadline = Deadline(seconds)
         try:
             self._load_a(a_q)
             results = []
@@ -235,6 +383,8 @@ class FramedBackend(Backend):
             # The device may have stopped mid-load or been reset: reload A next time.
             self._loaded_a = None
             raise
+        finally:
+            self.client.deadline = None
 
     # --- steps of a job ----------------------------------------------------------------------
     def _values_per_frame(self, width: int) -> int:
@@ -273,7 +423,7 @@ class FramedBackend(Backend):
                                     + states[start:start + count].tobytes())
         self.client.request(Command.SET_PARAMS, wire.encode_params(params, len(seeds)))
         self._start()
-        status = self._wait(progress)
+        status = self._wait(progress, params)
         return [self._read_chain(chain, params, status) for chain in range(len(seeds))]
 
     def _start(self) -> None:
@@ -285,11 +435,19 @@ class FramedBackend(Backend):
             if self.client.last_attempts == 1:
                 raise
 
-    def _wait(self, progress) -> wire.JobStatus:
+    def _wait(self, progress, params: JobParams) -> wire.JobStatus:
         reported = 0
         pause = self.poll_interval / 64
+        status = None
         while True:
-            status = wire.decode_status(self.client.request(Command.STATUS))
+            if status is not None and self.client.deadline.remaining() <= 0:
+                self._abort_at_deadline(status, params)
+            data = self.client.request(Command.STATUS)
+            try:
+                status = wire.decode_status(data)
+            except ValueError as e:
+                raise ProtocolError(f"{self.name}: malformed STATUS response ({e})",
+                                    transport=self.name, command="STATUS") from e
             if progress is not None and status.steps > reported:
                 progress(status.steps - reported)
                 reported = status.steps
@@ -298,8 +456,23 @@ class FramedBackend(Backend):
             if status.state != JobState.RUNNING:
                 raise DeviceError(f"{self.name}: the job stopped in state {status.state.name} "
                                   f"(aborted or reset by someone else?)")
-            time.sleep(pause)
+            time.sleep(max(0.0, min(pause, self.client.deadline.remaining())))
             pause = min(2 * pause, self.poll_interval)
+
+    def _abort_at_deadline(self, status: wire.JobStatus, params: JobParams) -> None:
+        """ABORT the job that outlived the call's deadline, then raise DeviceTimeoutError."""
+        deadline, self.client.deadline = self.client.deadline, None   # ABORT gets its own time
+        try:
+            self.client.request(Command.ABORT)
+            outcome = "it was aborted"
+        except SPUError as e:
+            outcome = f"ABORT failed too ({type(e).__name__})"
+        raise DeviceTimeoutError(
+            f"{self.name}: the job did not finish within the call's deadline of "
+            f"{deadline.seconds:g} s (the device still said RUNNING after "
+            f"{status.steps} of {params.steps} Euler steps per chain); {outcome}. Call reset() "
+            f"on the device before the next job, or open it with a larger deadline= (seconds "
+            f"per call) if jobs this long are expected.", transport=self.name, command="STATUS")
 
     def _read_chain(self, chain: int, params: JobParams, status: wire.JobStatus) -> JobResult:
         n = params.n_active

@@ -20,11 +20,16 @@ class SerialBackend(FramedBackend):
         ``/dev/ttyUSB1``, ``COM3`` or any pyserial URL.
     baud : int
         Must match the gateware's UART.
+    timeout, retries, deadline
+        As :class:`FramedBackend`; the default deadline counts 10 bits per byte at ``baud``
+        and the clock the board reports in INFO.
     """
 
     def __init__(self, port: str, *, name: str | None = None, baud: int = DEFAULT_BAUD,
-                 timeout: float = 1.0, retries: int = 3):
+                 timeout: float = 1.0, retries: int = 3, deadline: float | None = None):
+        self.seconds_per_byte = 10 / baud
         super().__init__(SerialLink(port, baud), name or f"serial:{port}",
-                         f"SPU board on {port} at {baud} baud", timeout=timeout, retries=retries)
+                         f"SPU board on {port} at {baud} baud", timeout=timeout, retries=retries,
+                         deadline=deadline)
         self.description = (f"SPU board '{self.device_info.board}' on {port} at {baud} baud, "
                             f"N={self.config.n}")

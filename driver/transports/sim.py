@@ -41,7 +41,7 @@ class SimBackend(FramedBackend):
     @classmethod
     def start(cls, simulator: str, config: SPUConfig, *, name: str | None = None,
               max_request_payload: int | None = None, timeout: float = 10.0,
-              retries: int = 3) -> "SimBackend":
+              retries: int = 3, deadline: float | None = None) -> "SimBackend":
         """Start ``thermospu sim-server`` for ``config`` on ``simulator`` and connect to it; the
         server stops when this backend is closed."""
         from thermospu.rtl.sim.runner import SIMULATORS, missing_simulator_reason
@@ -79,7 +79,8 @@ class SimBackend(FramedBackend):
         try:
             backend = cls(SocketLink("127.0.0.1", port), name or f"sim:{simulator}",
                           f"simulated gateware ({simulator}, cocotb) on 127.0.0.1:{port}",
-                          expected_config=config, timeout=timeout, retries=retries)
+                          expected_config=config, timeout=timeout, retries=retries,
+                          deadline=deadline)
         except BaseException:
             process.kill()
             process.wait()
@@ -90,11 +91,12 @@ class SimBackend(FramedBackend):
 
     @classmethod
     def connect(cls, host: str, port: int, *, name: str | None = None, timeout: float = 10.0,
-                retries: int = 3) -> "SimBackend":
+                retries: int = 3, deadline: float | None = None) -> "SimBackend":
         """Connect to a simulation started with ``thermospu sim-server`` (its config is what
         INFO reports)."""
         return cls(SocketLink(host, port), name or f"sim://{host}:{port}",
-                   f"simulated gateware on {host}:{port}", timeout=timeout, retries=retries)
+                   f"simulated gateware on {host}:{port}", timeout=timeout, retries=retries,
+                   deadline=deadline)
 
     def close(self) -> None:
         """Close the link; a simulation this backend started then ends, and is waited for."""

@@ -32,7 +32,7 @@ async def serve(dut):
     Clock(dut.clk, CLOCK_PERIOD_NS, unit="ns").start()
     dut.rst.value = 1
     dut.rx_bytes__valid.value = 0
-    dut.tx_bytes__ready.value = 1
+    dut.tx_bytes__ready.value = 0
     await ClockCycles(dut.clk, 2)
     dut.rst.value = 0
 
@@ -92,7 +92,12 @@ async def serve(dut):
 
 async def _cycles(dut, count: int) -> None:
     """Let ``count`` clock cycles pass in one simulator call (no Python per cycle), ending
-    just after a falling edge as every other wait here does."""
+    just after a falling edge as every other wait here does.
+
+    Nobody watches ``tx_bytes`` meanwhile, so it is held not ready: an answer the engine
+    starts during these cycles (the TRUNCATED of a frame cut short, when its idle timeout
+    expires) waits for :func:`_move_bytes` instead of going nowhere."""
+    dut.tx_bytes__ready.value = 0
     await Timer(count * CLOCK_PERIOD_NS, unit="ns")
     await FallingEdge(dut.clk)
 
@@ -102,10 +107,12 @@ async def _move_bytes(dut, conn, to_device: bytearray) -> None:
 
     Signals are sampled and driven at falling edges: the engine's ``rx_bytes.ready`` and
     ``tx_bytes.valid`` depend only on its state, so what is read there is what the next rising
-    edge sees, and a byte offered there is taken at that edge if ``ready`` is high."""
+    edge sees, and a byte offered there is taken at that edge if ``ready`` is high. Only
+    here is ``tx_bytes.ready`` high, so every byte the engine sends is one sampled here."""
     to_host = bytearray()
     for _ in range(1 << 20):
         await FallingEdge(dut.clk)
+        dut.tx_bytes__ready.value = 1
         if to_device:
             dut.rx_bytes__valid.value = 1
             dut.rx_bytes__payload.value = to_device[0]
