@@ -54,7 +54,7 @@ def test_non_integer_sample_counts_are_refused(dev, samples):
 
 @pytest.mark.parametrize("option", [{"n": 8.9}, {"n": True}, {"retries": 1.5}])
 def test_non_integer_device_options_are_refused(option):
-    with pytest.raises(ConfigError, match="not an integer"):
+    with pytest.raises(ConfigError, match="not an integer|not a valid retry count"):
         spu.open("model", **option)
 
 
