@@ -36,27 +36,11 @@ def positive_int(text: str) -> int:
     return value
 
 
-def non_negative_int(text: str) -> int:
-    """An integer >= 0."""
-    value = _number(int, text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} must not be negative")
-    return value
-
-
 def positive_float(text: str) -> float:
     """A finite number > 0."""
     value = _number(float, text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"{value} must be greater than 0")
-    return value
-
-
-def non_negative_float(text: str) -> float:
-    """A finite number >= 0."""
-    value = _number(float, text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} must not be negative")
     return value
 
 
