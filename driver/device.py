@@ -490,7 +490,8 @@ class Device:
             warnings.warn(f"the quantization bias (up to {bias:.3g}) exceeds the noise standard "
                           f"error (up to {noise:.3g}) at a_bits={self.config.a_bits}, "
                           f"b_bits={self.config.b_bits}: more samples will not help"
-                          + ("; refinement would (refine=1 or more)" if not moments else ""),
+                          + ("" if moments else f"; more refinement rounds would "
+                             f"(refine={rounds} or more)"),
                           RuntimeWarning, stacklevel=4)
         beta = 2 * loaded.plan.h / runner.actual_sigma(self.config, run.params) ** 2
         return dataclasses.replace(
