@@ -3,9 +3,16 @@
 Everything here works on the *device matrix* (the quantized coupling matrix in device units, whose
 largest entry is about 1) and costs O(n**2 m) for m Lanczos steps -- no factorization.
 
-* Step size: h = 2**-k with h * lambda_max in (1/2, 1]. Euler--Maruyama is stable for
-  h * lambda_max < 2; at h * lambda_max ~ 1 the fastest mode decorrelates in one step while the
-  slowest relaxes as fast as stability allows (rate h * lambda_min per step).
+* Step size: the largest h = 2**-k with h * lambda_max <= ``step_limit`` (:data:`STEP_LIMIT` =
+  1.5 by default, so h * lambda_max lies in (0.75, 1.5]). Euler--Maruyama is stable for
+  h * lambda_max < 2, and its bias costs no accuracy at any stable h: the mean's fixed point is
+  A^-1 b exactly and the inverse undoes the stationary covariance's (I - h A / 2) factor exactly
+  (docs/spu.md). So h is limited by stability alone, with a margin: the fastest mode's
+  stationary variance grows as 1 / (h lambda (2 - h lambda)) and the (I - hA/2) factor shrinks
+  its share of the inverse to 1 - h lambda / 2, both harmless at 1.5 (4/3 and 1/4) and ruinous
+  near 2; the margin also covers a Lanczos lambda_max that errs low. The slowest mode relaxes at
+  rate h * lambda_min per step, so every step count scales as 1/h: 1.5 instead of the old 1
+  (``step_limit=1``) halves the steps in most cases.
 * Mixing: the slowest mode's relaxation time is tau = 1 / (h * lambda_min) steps. Burn-in is
   ``burn_in_tau * tau`` (the initial distance, at most the state range, decays as exp(-t/tau)).
   Samples are thinned to about tau/2 steps apart, so successive samples of the slowest mode
@@ -23,8 +30,11 @@ import numpy as np
 
 from thermospu.rtl.spec.config import K_MAX
 
-__all__ = ["SpectrumEstimate", "estimate_spectrum", "step_exponent", "StepPlan", "plan_steps",
-           "samples_for_tolerance"]
+__all__ = ["SpectrumEstimate", "estimate_spectrum", "STEP_LIMIT", "step_exponent", "StepPlan",
+           "plan_steps", "samples_for_tolerance"]
+
+#: Default largest h * lambda_max (see the module docstring).
+STEP_LIMIT = 1.5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,9 +88,10 @@ def estimate_spectrum(M: np.ndarray, steps: int = 40, seed: int = 0x5EED) -> Spe
                             lambda_min=float(ritz[0]), lanczos_steps=len(alphas))
 
 
-def step_exponent(lambda_max: float) -> int:
-    """k such that h = 2**-k puts h * lambda_max in (1/2, 1] (k >= 0)."""
-    k = math.ceil(math.log2(lambda_max)) if lambda_max > 0 else 0
+def step_exponent(lambda_max: float, step_limit: float = STEP_LIMIT) -> int:
+    """The smallest k >= 0 (largest h = 2**-k) with h * lambda_max <= ``step_limit``, which puts
+    h * lambda_max in (step_limit / 2, step_limit] unless k = 0 or K_MAX binds."""
+    k = math.ceil(math.log2(lambda_max / step_limit)) if lambda_max > 0 else 0
     return int(min(max(k, 0), K_MAX))
 
 
@@ -109,19 +120,25 @@ class StepPlan:
     rho: float
 
     @property
+    def h(self) -> float:
+        """Euler step size in device time units, 2**-k."""
+        return 2.0**-self.k
+
+    @property
     def autocorrelation_time(self) -> float:
         """Integrated autocorrelation time of the slowest mode, in samples: (1+rho)/(1-rho)."""
         return (1 + self.rho) / (1 - self.rho)
 
 
 def plan_steps(spectrum: SpectrumEstimate, *, burn_in_tau: float = 8.0, thin: int | None = None,
-               lambda_min_safety: float = 0.8) -> StepPlan:
-    """Step size, burn-in and thinning from the spectrum estimate.
+               lambda_min_safety: float = 0.8, step_limit: float = STEP_LIMIT) -> StepPlan:
+    """Step size (:func:`step_exponent` with ``step_limit``), burn-in and thinning from the
+    spectrum estimate.
 
     ``lambda_min_safety`` (< 1) shrinks the Lanczos estimate of lambda_min, which errs high, so
     the mixing time is not underestimated.
     """
-    k = step_exponent(spectrum.lambda_max)
+    k = step_exponent(spectrum.lambda_max, step_limit)
     h = 2.0**-k
     rate = min(h * spectrum.lambda_min * lambda_min_safety, 1.0)
     tau = 1.0 / rate

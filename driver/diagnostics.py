@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
+
 __all__ = ["SolveDiagnostics"]
 
 
@@ -31,9 +33,17 @@ class SolveDiagnostics:
     pilot_steps : int
         Of ``steps``, those of the ranging pilot.
     samples : int
-        Samples per chain of the main run (0 when no job ran).
+        Samples per right-hand side (or of the inverse) in the last round, all its jobs together
+        (0 when no job ran).
     chains : int
-        Jobs of the main run: one per non-zero right-hand side for a solve, 1 for an inverse.
+        Jobs of the last round: ``jobs`` per non-zero right-hand side for a solve, ``jobs`` for an
+        inverse.
+    jobs : int
+        Independent jobs per right-hand side (or inverse), each with its own seed and burn-in,
+        whose accumulators were added (0 when no job ran).
+    rounds : int
+        Rounds of a solve: 1 + the iterative-refinement corrections (1 for an inverse, 0 when no
+        job ran).
     burn_in : int
         Euler steps before the first sample.
     thin : int
@@ -61,8 +71,11 @@ class SolveDiagnostics:
         and when no job ran.
     b_shift : int or None
         Bias exponent register of the main run. None when no job ran.
+    quantization : str
+        The conditioning scheme: ``"equilibrated"`` or ``"conservative"``.
     diagonal_boost_max_codes : int
-        Largest diagonal boost of the conservative quantization, in ``a_bits`` codes.
+        Largest code added to a diagonal entry: the Gershgorin boost of the conservative
+        quantization, or the positive-definiteness shift of the equilibrated one (usually 0).
     a_bits, out_bits : int
         The device's matrix DAC and output ADC widths (bits, two's complement).
     saturations : int
@@ -76,8 +89,21 @@ class SolveDiagnostics:
         The sampled variance of some cell fell below 4 ADC LSB**2 (inverse only): the result is
         dominated by ADC rounding; a ``RuntimeWarning`` was issued.
     std_error : float
-        Estimated standard error of the answer, largest over coordinates (original units; for an
-        inverse, of the diagonal entries). 0 when no job ran.
+        Largest of ``std_errors`` (original units). 0 when no job ran.
+    std_errors : ndarray
+        Noise standard error of each coordinate of the answer (its shape, original units): batch
+        means over the jobs (two or more), else the slowest mode's bound. For a refined solve,
+        that of the last round, which carries the answer's noise. Zeros when no job ran.
+    bias_errors : ndarray
+        Estimated |quantization bias| of each coordinate (first-order perturbation by the known
+        rounding of A and b; :mod:`thermospu.driver.uncertainty`). Zeros when no job ran.
+    bias_bound : float
+        First-order bound on the 2-norm of the quantization bias (of the matrix's spectral norm
+        for an inverse), original units.
+    error_bars : ndarray
+        Total error bar of each coordinate, 1.645 * sqrt(std_errors**2 + bias_errors**2): meant
+        to cover the actual error of about 90 % of coordinates (calibrated in
+        tests/test_driver_solver.py).
     seed : int or None
         The 64-bit seed the jobs' seeds were drawn from (fresh entropy when the call gave none).
         None when no job ran and the call gave no seed.
@@ -92,6 +118,8 @@ class SolveDiagnostics:
     pilot_steps: int
     samples: int
     chains: int
+    jobs: int
+    rounds: int
     burn_in: int
     thin: int
     k: int
@@ -106,6 +134,7 @@ class SolveDiagnostics:
     scale_A: float
     scale_b: tuple[float, ...] | None
     b_shift: int | None
+    quantization: str
     diagonal_boost_max_codes: int
     a_bits: int
     out_bits: int
@@ -114,10 +143,15 @@ class SolveDiagnostics:
     range_target: float | None
     adc_resolution_low: bool
     std_error: float
+    std_errors: np.ndarray
+    bias_errors: np.ndarray
+    bias_bound: float
+    error_bars: np.ndarray
     seed: int | None
     wall_s: float
     note: str = ""
 
     def as_dict(self) -> dict:
-        """The fields as a plain dict (for JSON reports and printing)."""
-        return dataclasses.asdict(self)
+        """The fields as a plain dict (for JSON reports and printing; arrays as nested lists)."""
+        return {key: value.tolist() if isinstance(value, np.ndarray) else value
+                for key, value in dataclasses.asdict(self).items()}

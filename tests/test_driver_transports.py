@@ -104,6 +104,24 @@ def test_solve_and_inv_are_identical_to_the_golden_model(uri, backend):
     assert info.transport == uri
 
 
+def test_jobs_and_refinement_are_identical_to_the_golden_model(uri, backend):
+    """K jobs per call and refinement rounds: the same bits whether the jobs run as parallel
+    chains (model) or one after another (a one-chain simulated core), and as the golden model."""
+    rng = np.random.default_rng(8)
+    m = rng.normal(size=(4, 4))
+    a = m @ m.T + 4 * np.eye(4)
+    rhs = rng.normal(size=4)
+    options = dict(samples=48, pilot_samples=8, jobs=3, refine=1)
+    device = Device(backend, **options)
+    reference = Device(GoldenBackend(backend.config), **options)
+    x, info = device.solve_with_info(a, rhs, seed=11)
+    assert (info.jobs, info.chains, info.rounds) == (3, 3, 2)
+    assert np.array_equal(x, reference.solve(a, rhs, seed=11))
+    inverse, info = device.inv_with_info(a, seed=12)
+    assert info.jobs == 3
+    assert np.array_equal(inverse, reference.inv(a, seed=12))
+
+
 def test_a_batched_solve_loads_the_matrix_once(backend):
     loads = []
     original = backend.client.request

@@ -29,7 +29,7 @@ def wishart(n, seed, ratio=2):
 def test_solve_and_inv_converge_at_one_over_sqrt_samples():
     A, b = wishart(8, 0, ratio=3)
     x_star, inv_star = np.linalg.solve(A, b), np.linalg.inv(A)
-    dev = spu.open("model", n=8)
+    dev = spu.open("model", n=8, refine=0)   # the plain estimator (refinement: test_driver_solver)
     few, many = 400, 6400                        # 16x the samples: 4x smaller error expected
     err = {few: [[], []], many: [[], []]}
     for seed in range(6):
@@ -160,7 +160,7 @@ def test_results_are_reproducible_per_seed_and_batched_columns_match_single_solv
     assert np.linalg.norm(X[:, 1] + 2 * X[:, 0]) < 0.3 * np.linalg.norm(X[:, 1])
     X_again, d = dev.solve_with_info(A, B, seed=4)
     assert np.array_equal(X_again, X)
-    assert d.chains == 2 and d.steps > d.pilot_steps > 0 and d.samples == 500
+    assert d.chains == 2 * d.jobs and d.steps > d.pilot_steps > 0 and d.samples == 500
     assert d.saturations == 0 and d.std_error > 0
     assert (d.a_bits, d.out_bits) == (dev.config.a_bits, dev.config.out_bits)
     zero, d = dev.solve_with_info(A, np.zeros(6), seed=4)
