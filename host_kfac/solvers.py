@@ -414,8 +414,8 @@ class ThermodynamicLinsolveSolver(ThermodynamicSolver):
 
     def load_state_dict(self, state):
         super().load_state_dict(state)
-        self._factors = {k: [np.array(a, dtype=np.float64), np.array(g, dtype=np.float64)]
-                         for k, (a, g) in state["factors"].items()}
+        self._factors = {k: [torch.as_tensor(m, dtype=torch.float64).numpy().copy()
+                             for m in factors] for k, factors in state["factors"].items()}
         self._loaded = {}      # re-loaded on first use; loading is deterministic
 
 
