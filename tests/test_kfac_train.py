@@ -84,3 +84,30 @@ def test_comparison_report(tmp_path):
     for png in ("test_accuracy.png", "train_loss.png", "accuracy_vs_bits.png"):
         assert (tmp_path / png).stat().st_size < 200_000
     assert len(list((tmp_path / "cache").glob("*.json"))) == 12
+
+
+def test_model_options_reach_the_model_and_metrics(tmp_path):
+    out = tmp_path / "cnn"
+    assert main(["train", "--model", "cnn", "--channels", "4", "6", "--hidden", "12",
+                 "--activation", "relu", "--steps", "2", "--eval-every", "2", "--batch-size",
+                 "16", "--out", str(out), "--no-progress"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    config = metrics["config"]
+    assert (config["channels"], config["hidden"], config["activation"]) == ([4, 6], [12], "relu")
+    assert config["batch_size"] == 16 and config["nproc"] == 1
+    assert "A 10x10, G 4x4" in metrics["kfac_layers"]              # Conv2d 3x3 of 1 channel
+    assert "A 97x97, G 12x12" in metrics["kfac_layers"]            # 6 channels x 4 x 4 + 1
+
+    data = load_dataset("digits")
+    model = build_model("mlp", data.features, data.classes, data.image_shape, hidden=(20, 10),
+                        activation="gelu")
+    assert [m.out_features for m in model if isinstance(m, torch.nn.Linear)] == [20, 10, 10]
+    assert sum(isinstance(m, torch.nn.GELU) for m in model) == 2
+
+
+def test_the_cnn_on_mnist1d_is_conv1d():
+    model = build_model("cnn", 40, 10, (1, 1, 40), channels=(4, 4, 4))
+    convs = [m for m in model if isinstance(m, torch.nn.Conv1d)]
+    assert len(convs) == 3 and model(torch.zeros(2, 40)).shape == (2, 10)
+    with pytest.raises(ValueError, match="leave no output"):
+        build_model("cnn", 40, 10, (1, 1, 40), channels=(4, 4, 4, 4))
