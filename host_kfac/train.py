@@ -32,7 +32,7 @@ from .optimizer import KFAC
 from .solvers import DigitalSolver, thermodynamic_solver
 
 __all__ = ["TrainConfig", "train", "make_optimizer", "make_solver", "measure_step_times",
-           "DEFAULT_LR", "set_threads"]
+           "DistributedKFAC", "DEFAULT_LR", "set_threads"]
 
 #: Learning rates used when none is given (tuned on digits/MLP, see docs/kfac.md).
 DEFAULT_LR = {"sgd": 0.1, "adam": 3e-3, "kfac": 0.1}
@@ -154,7 +154,8 @@ class TrainConfig:
         """This run's model for ``data`` (a :class:`~.data.Dataset`), from the current torch
         seed."""
         return build_model(self.model, data.features, data.classes, data.image_shape,
-                           hidden=self.hidden, channels=self.channels or None,
+                           hidden=self.hidden,
+                           channels=self.channels if self.model == "cnn" else None,
                            activation=self.activation)
 
     def device_uri(self, rank: int = 0) -> str:
