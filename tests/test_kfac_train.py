@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 
 import numpy as np
@@ -111,3 +112,23 @@ def test_the_cnn_on_mnist1d_is_conv1d():
     assert len(convs) == 3 and model(torch.zeros(2, 40)).shape == (2, 10)
     with pytest.raises(ValueError, match="leave no output"):
         build_model("cnn", 40, 10, (1, 1, 40), channels=(4, 4, 4, 4))
+
+
+def test_the_comparison_passes_model_options_to_every_run():
+    from thermospu.host_kfac.cli import compare as compare_cli
+    from thermospu.host_kfac.compare import QUICK, plan_runs
+
+    plan = dataclasses.replace(QUICK, model="cnn", channels=(4,), hidden=(16,), activation="gelu",
+                               batch_size=64, inv_update_interval=5, device="model?n=200")
+    runs = plan_runs(plan)
+    assert len(runs) == 4
+    for _, cfg in runs:
+        assert (cfg.model, cfg.channels, cfg.hidden, cfg.activation, cfg.batch_size,
+                cfg.inv_update_interval) == ("cnn", (4,), (16,), "gelu", 64, 5)
+    assert [cfg.device for _, cfg in runs if cfg.solver == "spu"] == ["model?n=200"]
+    parser = argparse.ArgumentParser()
+    compare_cli.add_arguments(parser)
+    args = parser.parse_args(["--quick", "--model", "cnn", "--channels", "4", "--hidden", "16",
+                              "--batch-size", "64", "--device", "model?n=200"])
+    assert compare_cli._command_line(args) == ("thermospu compare --quick --model cnn --hidden 16 "
+                                               "--channels 4 --batch-size 64 --device model?n=200")
