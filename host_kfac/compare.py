@@ -12,6 +12,9 @@
 then times a K-FAC step against an SGD step side by side (:func:`~.train.measure_step_times`)
 and writes ``report.md``, ``summary.json`` and PNG plots. :data:`QUICK` is the short version
 (one seed, no sweeps) behind ``thermospu compare --quick`` and the README's demo.
+
+Every run of a plan uses the plan's model (``model``, ``hidden``, ``channels``, ``activation``),
+``batch_size`` and K-FAC update intervals; the SPU runs use its ``device`` URI.
 """
 
 from __future__ import annotations
@@ -35,10 +38,18 @@ __all__ = ["ComparisonPlan", "FULL", "QUICK", "plan_runs", "run_comparison", "su
 
 @dataclasses.dataclass(frozen=True)
 class ComparisonPlan:
-    """What the comparison runs (see the module docstring)."""
+    """What the comparison runs (see the module docstring). ``hidden``, ``channels`` and
+    ``activation`` are :class:`~.train.TrainConfig`'s (None: the model's default)."""
 
     dataset: str = "digits"
     model: str = "mlp"
+    hidden: tuple[int, ...] | None = None
+    channels: tuple[int, ...] | None = None
+    activation: str = "tanh"
+    batch_size: int = 128
+    inv_update_interval: int = 10
+    factor_update_interval: int = 1
+    device: str = "model"
     steps: int = 200
     eval_every: int = 5
     seeds: tuple[int, ...] = (0, 1, 2)
@@ -59,8 +70,8 @@ QUICK = ComparisonPlan(steps=100, seeds=(0,), adam_lrs=(3e-3,), sgd_lrs=(0.1,),
 
 def plan_runs(plan: ComparisonPlan) -> list[tuple[str, TrainConfig]]:
     """(group, config) of every run, groups named for the report."""
-    base = dict(dataset=plan.dataset, model=plan.model, steps=plan.steps,
-                eval_every=plan.eval_every, samples=plan.samples)
+    base = dict(_model_fields(plan), steps=plan.steps, eval_every=plan.eval_every,
+                samples=plan.samples)
     runs = []
     for seed in plan.seeds:
         for lr in plan.adam_lrs:
@@ -72,15 +83,25 @@ def plan_runs(plan: ComparisonPlan) -> list[tuple[str, TrainConfig]]:
             name = "M1 inverse" if method == "inverse" else "M2 linsolve"
             runs.append((f"K-FAC SPU {name} {plan.main_bits}/{plan.main_bits}",
                          TrainConfig(optimizer="kfac", solver="spu", method=method, seed=seed,
-                                     in_bits=plan.main_bits, out_bits=plan.main_bits, **base)))
+                                     in_bits=plan.main_bits, out_bits=plan.main_bits,
+                                     device=plan.device, **base)))
         for bits in plan.bits:
             for side in ("in", "out"):
                 in_bits = bits if side == "in" else plan.clean_bits
                 out_bits = bits if side == "out" else plan.clean_bits
                 runs.append((f"sweep {side} {bits}",
                              TrainConfig(optimizer="kfac", solver="spu", method="inverse",
-                                         seed=seed, in_bits=in_bits, out_bits=out_bits, **base)))
+                                         seed=seed, in_bits=in_bits, out_bits=out_bits,
+                                         device=plan.device, **base)))
     return runs
+
+
+def _model_fields(plan: ComparisonPlan) -> dict:
+    """The :class:`TrainConfig` fields every run of ``plan`` shares."""
+    return dict(dataset=plan.dataset, model=plan.model, hidden=plan.hidden,
+                channels=plan.channels, activation=plan.activation, batch_size=plan.batch_size,
+                inv_update_interval=plan.inv_update_interval,
+                factor_update_interval=plan.factor_update_interval)
 
 
 def _run_one(item):
@@ -145,9 +166,10 @@ def run_comparison(plan: ComparisonPlan = FULL, out_dir="runs/compare", *, jobs:
     results = [m for _, m in sorted(zip(runs, results), key=lambda pair: order[id(pair[0][1])])]
     set_threads(1)
     timing = {}
-    for name, cfg in (("K-FAC digital", TrainConfig(dataset=plan.dataset, model=plan.model)),
-                      (f"K-FAC SPU M1 {plan.main_bits}/{plan.main_bits} (emulated)",
-                       TrainConfig(dataset=plan.dataset, model=plan.model, solver="spu",
+    spu = "emulated" if plan.device == "model" else plan.device
+    for name, cfg in (("K-FAC digital", TrainConfig(**_model_fields(plan))),
+                      (f"K-FAC SPU M1 {plan.main_bits}/{plan.main_bits} ({spu})",
+                       TrainConfig(**_model_fields(plan), solver="spu", device=plan.device,
                                    in_bits=plan.main_bits, out_bits=plan.main_bits,
                                    samples=plan.samples))):
         timing[name] = measure_step_times(cfg, steps=plan.timing_steps)
@@ -215,6 +237,25 @@ def summarize(results: list[dict], plan: ComparisonPlan) -> dict:
             "target_accuracy": target, "groups": table}
 
 
+def _model_name(cfg: TrainConfig) -> str:
+    """``mlp``, or e.g. ``cnn 8-8 conv, hidden 128-128, relu`` when not the default model."""
+    default = TrainConfig(dataset=cfg.dataset, model=cfg.model)
+    parts = [cfg.model]
+    if cfg.channels != default.channels:
+        parts.append("conv " + "-".join(map(str, cfg.channels)))
+    if cfg.hidden != default.hidden:
+        parts.append("hidden " + ("-".join(map(str, cfg.hidden)) or "none"))
+    if cfg.activation != default.activation:
+        parts.append(cfg.activation)
+    return parts[0] + (f" ({', '.join(parts[1:])})" if len(parts) > 1 else "")
+
+
+def _device_words(device: str) -> str:
+    if device == "model":
+        return "the emulated SPU (bit-exact golden model, `--device model`)"
+    return f"the SPU at `--device {device}`"
+
+
 def _fmt_steps(value) -> str:
     return "not reached" if value is None else str(value)
 
@@ -226,7 +267,7 @@ def write_report(summary: dict, results: list[dict], plan: ComparisonPlan, out_d
     groups = _groups(results)
     rows = summary["groups"]
     main_bits = plan.main_bits
-    kfac = TrainConfig()
+    kfac = TrainConfig(**_model_fields(plan))
     main = [g for g in groups if not g.startswith("sweep")]
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=1))
 
@@ -234,7 +275,7 @@ def write_report(summary: dict, results: list[dict], plan: ComparisonPlan, out_d
     best_sgd = max((g for g in groups if g.startswith("sgd")),
                    key=lambda g: rows[g]["best_of_mean_curve"], default=None)
     headline = [g for g in main if g in (best_adam, best_sgd) or g.startswith("K-FAC")]
-    title = f"{plan.dataset} / {plan.model}, mean of {len(plan.seeds)} seed(s)"
+    title = f"{plan.dataset} / {_model_name(kfac)}, mean of {len(plan.seeds)} seed(s)"
     plot_mean_curves({g: groups[g] for g in headline}, "test_accuracy",
                      out_dir / "test_accuracy.png", title=title,
                      ylim=(max(0.0, summary["target_accuracy"] - 0.25), 1.0)
@@ -259,13 +300,14 @@ def write_report(summary: dict, results: list[dict], plan: ComparisonPlan, out_d
         plot_bits(curves, out_dir / "accuracy_vs_bits.png", reference=reference,
                   title=f"thermodynamic K-FAC (Method 1), {title}")
 
-    lines = [f"# K-FAC comparison: {plan.dataset} / {plan.model}", "",
+    lines = [f"# K-FAC comparison: {plan.dataset} / {_model_name(kfac)}", "",
              f"Generated by `{summary['command']}`; the runs took "
              f"{sum(m['run_wall_s'] for m in results) / 60:.0f} process-minutes (sum over runs, "
              f"{summary['jobs']} worker processes on a shared machine). "
-             f"{plan.steps} steps of batch 128, test accuracy every {plan.eval_every} steps, "
-             f"seeds {list(plan.seeds)}. SPU runs use the emulated SPU (bit-exact golden model, "
-             f"`--device model`), {plan.samples} samples per device job. K-FAC: SGD momentum 0.9, "
+             f"{plan.steps} steps of batch {plan.batch_size}, test accuracy every "
+             f"{plan.eval_every} steps, seeds {list(plan.seeds)}. SPU runs use "
+             f"{_device_words(plan.device)}, {plan.samples} samples per device job. "
+             f"K-FAC: SGD momentum 0.9, "
              f"lr {DEFAULT_LR['kfac']:g}, damping {kfac.damping:g} "
              f"({'pi-adjusted' if kfac.pi_adjust else 'split evenly'}), factor decay "
              f"{kfac.factor_decay:g}, KL-clip {kfac.kl_clip:g}, factors every "
@@ -306,7 +348,9 @@ def write_report(summary: dict, results: list[dict], plan: ComparisonPlan, out_d
     if len(plan.methods) > 1:
         lines += ["## Method 1 (inverse) vs Method 2 (linear systems)", "",
                   "| method | final test acc | SPU Euler steps / training step (summed over "
-                  "chains) | device jobs / run | wall ms / step (emulated) |", "|---|---|---|---|---|"]
+                  f"chains) | device jobs / run | wall ms / step "
+                  f"({'emulated' if plan.device == 'model' else plan.device}) |",
+                  "|---|---|---|---|---|"]
         for method in plan.methods:
             g = f"K-FAC SPU {'M1 inverse' if method == 'inverse' else 'M2 linsolve'} {main_bits}/{main_bits}"
             r = rows[g]
@@ -333,8 +377,9 @@ def write_report(summary: dict, results: list[dict], plan: ComparisonPlan, out_d
     lines += ["## Step time: K-FAC step / SGD step, measured side by side", "",
               f"Same model and batches, the two optimizers' steps interleaved "
               f"({plan.timing_steps} steps each, one thread); mean includes the inverse updates "
-              f"every 10 steps. The SPU row times the bit-exact *emulation* on this CPU, not an "
-              f"SPU.", "",
+              f"every {plan.inv_update_interval} steps."
+              + (" The SPU row times the bit-exact *emulation* on this CPU, not an SPU."
+                 if plan.device == "model" else ""), "",
               "| K-FAC solver | SGD ms/step | K-FAC ms/step | ratio (mean) | ratio (median) |",
               "|---|---|---|---|---|"]
     for name, t in summary["step_time"].items():

@@ -28,10 +28,17 @@ every step. ``metrics["rank_fallbacks"]`` counts these.
 The result equals the one-process run on the global batch up to floating-point summation order
 (``tests/test_kfac_distributed.py`` states the tolerance). Each rank's checkpoint
 (:meth:`state_dict`) holds its own solver's state; save one per rank.
+
+Processes: :func:`run_processes` starts N local CPU processes joined by gloo over loopback (what
+``thermospu train --nproc N`` uses); :func:`torchrun_world` reads the environment ``torchrun``
+sets and :func:`init_from_env` joins its group.
 """
 
 from __future__ import annotations
 
+import datetime
+import os
+import socket
 import warnings
 
 import torch
@@ -41,7 +48,11 @@ from torch import nn
 from .preconditioner import KFACPreconditioner
 from .solvers import DigitalSolver, Solver
 
-__all__ = ["DistributedKFACPreconditioner", "assign_layers", "gather_rank_reports"]
+__all__ = ["DistributedKFACPreconditioner", "assign_layers", "gather_rank_reports",
+           "run_processes", "torchrun_world", "init_from_env"]
+
+#: How long a rank waits for the others in a collective before giving up.
+COLLECTIVE_TIMEOUT = datetime.timedelta(minutes=10)
 
 
 def assign_layers(sizes: dict[str, tuple[int, int]], world_size: int) -> dict[str, int]:
@@ -214,3 +225,51 @@ def gather_rank_reports(preconditioner: DistributedKFACPreconditioner) -> list[d
     reports = [None] * preconditioner.world_size
     dist.all_gather_object(reports, preconditioner.rank_report(), group=preconditioner.group)
     return reports
+
+
+def torchrun_world() -> tuple[int, int] | None:
+    """(rank, world size) when this process was started by ``torchrun`` (its ``RANK``,
+    ``WORLD_SIZE``, ``MASTER_ADDR`` and ``MASTER_PORT`` are all set), else None."""
+    names = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+    if not all(name in os.environ for name in names):
+        return None
+    return int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+
+
+def init_from_env(backend: str = "gloo") -> None:
+    """Join the process group ``torchrun`` described in the environment."""
+    dist.init_process_group(backend, timeout=COLLECTIVE_TIMEOUT)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _entry(rank: int, fn, nproc: int, port: int, args: tuple) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=nproc, timeout=COLLECTIVE_TIMEOUT)
+    try:
+        fn(*args)
+    finally:
+        dist.destroy_process_group()
+
+
+def run_processes(fn, nproc: int, args: tuple = ()) -> None:
+    """Run ``fn(*args)`` in ``nproc`` new processes (spawned; ``fn`` must be importable), each
+    a rank of a gloo group on 127.0.0.1, and wait for all of them. When one fails the others
+    are stopped and a ``ChildProcessError`` names the rank and its error's last line."""
+    import torch.multiprocessing as mp
+
+    if nproc < 1:
+        raise ValueError(f"nproc must be at least 1, got {nproc}")
+    try:
+        mp.start_processes(_entry, args=(fn, nproc, _free_port(), args), nprocs=nproc,
+                           join=True, start_method="spawn")
+    except mp.ProcessRaisedException as error:
+        last = [line for line in str(error).splitlines() if line.strip()][-1]
+        raise ChildProcessError(f"rank {error.error_index} of {nproc} failed: {last}") from None
+    except mp.ProcessExitedException as error:
+        raise ChildProcessError(f"rank {error.error_index} of {nproc} exited with status "
+                                f"{error.exit_code}") from None

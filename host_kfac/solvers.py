@@ -409,11 +409,13 @@ class ThermodynamicLinsolveSolver(ThermodynamicSolver):
 
     def state_dict(self):
         return {**super().state_dict(),
-                "factors": {k: [a.copy(), g.copy()] for k, (a, g) in self._factors.items()}}
+                "factors": {k: [torch.from_numpy(a.copy()), torch.from_numpy(g.copy())]
+                            for k, (a, g) in self._factors.items()}}
 
     def load_state_dict(self, state):
         super().load_state_dict(state)
-        self._factors = {k: [a.copy(), g.copy()] for k, (a, g) in state["factors"].items()}
+        self._factors = {k: [torch.as_tensor(m, dtype=torch.float64).numpy().copy()
+                             for m in factors] for k, factors in state["factors"].items()}
         self._loaded = {}      # re-loaded on first use; loading is deterministic
 
 

@@ -3,6 +3,12 @@
 :func:`train` runs a :class:`TrainConfig` and returns its metrics (per-step loss and accuracy,
 test evaluations, wall time, SPU work); with ``out_dir`` it also writes ``metrics.json`` and PNG
 plots. :func:`measure_step_times` times SGD and K-FAC steps side by side on the same model.
+
+Data parallel: run :func:`train` in each of ``cfg.nproc`` processes of an initialised
+``torch.distributed`` group (``thermospu train --nproc N``, or ``torchrun``). Every rank draws the
+same global minibatch and trains on its slice of ``batch_size / nproc`` rows; K-FAC uses
+:class:`~.distributed.DistributedKFACPreconditioner` (gradients averaged, factors all-reduced,
+each layer inverted on one rank's solver), SGD and Adam a ``DistributedDataParallel`` model.
 """
 
 from __future__ import annotations
@@ -21,12 +27,12 @@ from thermospu.driver.transports import emulates, parse_uri
 from thermospu.rtl.spec.config import ConfigError
 
 from .data import load_dataset
-from .models import build_model
+from .models import DEFAULT_CHANNELS, DEFAULT_HIDDEN, build_model
 from .optimizer import KFAC
 from .solvers import DigitalSolver, thermodynamic_solver
 
 __all__ = ["TrainConfig", "train", "make_optimizer", "make_solver", "measure_step_times",
-           "DEFAULT_LR", "set_threads"]
+           "DistributedKFAC", "DEFAULT_LR", "set_threads"]
 
 #: Learning rates used when none is given (tuned on digits/MLP, see docs/kfac.md).
 DEFAULT_LR = {"sgd": 0.1, "adam": 3e-3, "kfac": 0.1}
@@ -48,18 +54,29 @@ class TrainConfig:
     ----------
     dataset, model : str
         ``"digits"``/``"mnist1d"``, ``"mlp"``/``"cnn"``.
+    hidden : tuple of int or None
+        Hidden Linear widths (the MLP's layers; the CNN's after its convolutions); None = the
+        model's default (MLP ``(32,)``, CNN ``()``), resolved on construction.
+    channels : tuple of int or None
+        The CNN's convolution channel counts (Conv2d 3x3 on digits, Conv1d kernel 5 stride 2 on
+        MNIST-1D); None = ``(8, 8)`` for the CNN, ``()`` for the MLP, resolved on construction.
+    activation : str
+        ``"tanh"``, ``"relu"`` or ``"gelu"``, after every hidden layer.
     optimizer : str
         ``"sgd"`` (momentum 0.9), ``"adam"`` or ``"kfac"`` (SGD with momentum 0.9 on
         K-FAC-preconditioned gradients).
     lr : float or None
         Learning rate; None takes :data:`DEFAULT_LR`.
     steps, batch_size, seed, eval_every : int
-        Optimizer steps, minibatch size, seed of initialisation and batch order, steps between
-        test-set evaluations.
+        Optimizer steps, minibatch size (the global one, over all processes), seed of
+        initialisation and batch order, steps between test-set evaluations.
+    nproc : int
+        Data-parallel processes (``torch.distributed`` ranks); ``batch_size`` must divide by it.
     solver : str
         K-FAC's solver: ``"digital"`` (Cholesky) or ``"spu"``.
     device : str
-        Device URI of the SPU solver (``"model"``: the emulated SPU).
+        Device URI of the SPU solver (``"model"``: the emulated SPU); ``{rank}`` in it is
+        replaced by each process's rank (``serial:/dev/ttyUSB{rank}``: one board per rank).
     method : str
         SPU method: ``"inverse"`` (Method 1) or ``"linsolve"`` (Method 2).
     in_bits, out_bits : int or None
@@ -84,12 +101,16 @@ class TrainConfig:
 
     dataset: str = "digits"
     model: str = "mlp"
+    hidden: tuple[int, ...] | None = None
+    channels: tuple[int, ...] | None = None
+    activation: str = "tanh"
     optimizer: str = "kfac"
     lr: float | None = None
     steps: int = 300
     batch_size: int = 128
     seed: int = 0
     eval_every: int = 10
+    nproc: int = 1
     solver: str = "digital"
     device: str = "model"
     method: str = "inverse"
@@ -118,6 +139,28 @@ class TrainConfig:
             raise ValueError("steps, batch_size and eval_every must be positive")
         if self.samples is not None and self.tol is not None:
             raise ValueError("give samples or tol, not both")
+        if self.nproc < 1 or self.batch_size % self.nproc:
+            raise ValueError(f"batch_size {self.batch_size} must split evenly over nproc "
+                             f"{self.nproc} processes")
+        if self.model == "mlp" and self.channels:
+            raise ValueError("channels are the CNN's convolutions; the MLP has none")
+        if self.hidden is None:
+            self.hidden = DEFAULT_HIDDEN.get(self.model, ())
+        if self.channels is None:
+            self.channels = DEFAULT_CHANNELS if self.model == "cnn" else ()
+        self.hidden, self.channels = tuple(self.hidden), tuple(self.channels)
+
+    def build_model(self, data):
+        """This run's model for ``data`` (a :class:`~.data.Dataset`), from the current torch
+        seed."""
+        return build_model(self.model, data.features, data.classes, data.image_shape,
+                           hidden=self.hidden,
+                           channels=self.channels if self.model == "cnn" else None,
+                           activation=self.activation)
+
+    def device_uri(self, rank: int = 0) -> str:
+        """The SPU device URI of process ``rank`` (``{rank}`` replaced)."""
+        return self.device.replace("{rank}", str(rank))
 
     @property
     def learning_rate(self) -> float:
@@ -135,26 +178,28 @@ class TrainConfig:
         return f"K-FAC SPU {method} in{self.in_bits or unset}/out{self.out_bits or unset}"
 
 
-def make_solver(cfg: TrainConfig, layer_sizes: list[int]):
-    """The K-FAC solver of a run. An emulated SPU is built with the run's cells and bit widths;
-    a board or sim-server is checked against them (see :func:`thermospu.driver.open`)."""
+def make_solver(cfg: TrainConfig, layer_sizes: list[int], rank: int = 0):
+    """The K-FAC solver of a run (of process ``rank``: its device URI, seed ``cfg.seed + rank``).
+    An emulated SPU is built with the run's cells and bit widths; a board or sim-server is
+    checked against them (see :func:`thermospu.driver.open`)."""
     if cfg.solver == "digital":
         return DigitalSolver("cholesky")
     import thermospu.driver as driver
-    emulated = emulates(cfg.device)
-    named = parse_uri(cfg.device)[2]          # fields the URI sets itself are kept
+    uri = cfg.device_uri(rank)
+    emulated = emulates(uri)
+    named = parse_uri(uri)[2]                 # fields the URI sets itself are kept
 
     def default(field, value):
         return None if field in named or not emulated else value
 
     # An emulated SPU is built to hold every factor; a board must, unless factors are split.
     whole = (emulated or not cfg.split_blocks) and "n" not in named
-    device = driver.open(cfg.device, n=cfg.spu_n or (max(layer_sizes) if whole else None),
+    device = driver.open(uri, n=cfg.spu_n or (max(layer_sizes) if whole else None),
                          a_bits=cfg.in_bits or default("a_bits", EMULATED_BITS),
                          b_bits=cfg.in_bits or default("b_bits", EMULATED_BITS),
                          out_bits=cfg.out_bits or default("out_bits", EMULATED_BITS))
     return thermodynamic_solver(device, cfg.method, samples=cfg.samples, tol=cfg.tol,
-                                split_blocks=cfg.split_blocks, seed=cfg.seed)
+                                split_blocks=cfg.split_blocks, seed=cfg.seed + rank)
 
 
 def _factor_sizes(model) -> list[int]:
@@ -164,17 +209,34 @@ def _factor_sizes(model) -> list[int]:
     return [size for l in capture.layers.values() for size in (l.a_dim, l.g_dim)]
 
 
-def make_optimizer(cfg: TrainConfig, model) -> torch.optim.Optimizer:
+def make_optimizer(cfg: TrainConfig, model, rank: int = 0) -> torch.optim.Optimizer:
+    """SGD, Adam or K-FAC for ``model``; with ``cfg.nproc > 1`` K-FAC is
+    :class:`DistributedKFAC` (``torch.distributed`` must be initialised) with this ``rank``'s
+    solver."""
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(model.parameters(), lr=cfg.learning_rate, momentum=0.9)
     if cfg.optimizer == "adam":
         return torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
-    solver = make_solver(cfg, _factor_sizes(model))
-    return KFAC(model, lr=cfg.learning_rate, momentum=0.9, solver=solver, damping=cfg.damping,
-                factor_decay=cfg.factor_decay, kl_clip=cfg.kl_clip,
-                factor_update_interval=cfg.factor_update_interval,
-                inv_update_interval=cfg.inv_update_interval, pi_adjust=cfg.pi_adjust,
-                fisher=cfg.fisher, seed=cfg.seed)
+    solver = make_solver(cfg, _factor_sizes(model), rank)
+    options = dict(damping=cfg.damping, factor_decay=cfg.factor_decay, kl_clip=cfg.kl_clip,
+                   factor_update_interval=cfg.factor_update_interval,
+                   inv_update_interval=cfg.inv_update_interval, pi_adjust=cfg.pi_adjust,
+                   fisher=cfg.fisher, seed=cfg.seed)
+    kind = DistributedKFAC if cfg.nproc > 1 else KFAC
+    return kind(model, lr=cfg.learning_rate, momentum=0.9, solver=solver, **options)
+
+
+class DistributedKFAC(KFAC):
+    """:class:`~.optimizer.KFAC` (SGD with momentum on preconditioned gradients) whose
+    preconditioner is a :class:`~.distributed.DistributedKFACPreconditioner`: the gradients are
+    averaged over the ranks, so every rank's SGD takes the same step."""
+
+    def __init__(self, model, lr: float, *, momentum: float, solver, **kfac_options):
+        from .distributed import DistributedKFACPreconditioner
+        params = [p for p in model.parameters() if p.requires_grad]
+        torch.optim.SGD.__init__(self, params, lr=lr, momentum=momentum)
+        self.preconditioner = DistributedKFACPreconditioner(model, solver, lr=self._clip_lr,
+                                                            **kfac_options)
 
 
 class _Batches:
@@ -208,6 +270,26 @@ def _evaluate(model, x, y) -> tuple[float, float]:
     return float(F.cross_entropy(logits, y)), float((logits.argmax(1) == y).float().mean())
 
 
+def _world() -> tuple[int, int]:
+    """(rank, world size) of the initialised ``torch.distributed`` group; (0, 1) without one."""
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _step_stats(loss, logits, y, spu_steps: int, world: int) -> tuple[float, float, int]:
+    """The step's loss and batch accuracy on the global batch, and the Euler steps of every
+    rank's SPU so far (one all-reduce when ``world > 1``)."""
+    accuracy = float((logits.argmax(1) == y).float().mean())
+    if world == 1:
+        return loss.item(), accuracy, spu_steps
+    import torch.distributed as dist
+    stats = torch.tensor([loss.item(), accuracy, float(spu_steps)], dtype=torch.float64)
+    dist.all_reduce(stats)              # every rank's slice has the same size: mean of means
+    return float(stats[0]) / world, float(stats[1]) / world, int(stats[2])
+
+
 def train(cfg: TrainConfig, *, out_dir=None, progress: bool = True, data=None,
           checkpoint_dir=None, resume: bool = False) -> dict:
     """Run ``cfg``; returns the metrics dict (also written to ``out_dir/metrics.json`` with
@@ -218,16 +300,32 @@ def train(cfg: TrainConfig, *, out_dir=None, progress: bool = True, data=None,
     ``eval_steps``, ``test_accuracy``, ``test_loss``; ``final_test_accuracy``,
     ``best_test_accuracy``, ``solver_metrics`` (fallbacks, device jobs ...), ``diverged``.
 
+    With ``cfg.nproc > 1`` every rank of the initialised ``torch.distributed`` group calls
+    this (see the module docstring); losses, accuracies, Euler steps and ``solver_metrics`` are
+    those of the global batch and summed over the ranks, ``rank_reports`` gives each rank's
+    layers and device jobs, and only rank 0 writes ``out_dir`` and shows progress.
+
     With ``checkpoint_dir`` the run is checkpointed after every evaluation
     (:mod:`.checkpoint`); with ``resume`` it continues from the checkpoint found there (a run
     of another configuration is refused), and ends as an uninterrupted run would have, bit for
-    bit (wall times apart).
+    bit (wall times apart). One-process runs only.
     """
+    rank, world = _world()
+    if world != cfg.nproc:
+        raise ValueError(f"the run is configured for {cfg.nproc} process(es), but "
+                         f"torch.distributed has {world}; set nproc to the world size")
+    if world > 1 and checkpoint_dir is not None:
+        raise ValueError("checkpoints of multi-process runs are not supported; run with one "
+                         "process to checkpoint")
     data = data or load_dataset(cfg.dataset)
     torch.manual_seed(cfg.seed)
-    model = build_model(cfg.model, data.features, data.classes, data.image_shape)
-    optimizer = make_optimizer(cfg, model)
+    model = cfg.build_model(data)
+    optimizer = make_optimizer(cfg, model, rank)
+    forward = model
+    if world > 1 and cfg.optimizer != "kfac":     # K-FAC's preconditioner averages gradients
+        forward = torch.nn.parallel.DistributedDataParallel(model)
     batches = _Batches(len(data.y_train), cfg.batch_size, cfg.seed)
+    local = batches.batch_size // world
     kfac = optimizer.preconditioner if isinstance(optimizer, KFAC) else None
     metrics = {"config": dataclasses.asdict(cfg), "label": cfg.label, "loss": [],
                "batch_accuracy": [], "wall_s": [], "spu_steps": [], "eval_steps": [],
@@ -243,27 +341,27 @@ def train(cfg: TrainConfig, *, out_dir=None, progress: bool = True, data=None,
             run.resume(checkpoint_dir)
 
     bar = None
-    if progress:
+    if progress and rank == 0:
         from tqdm import tqdm
         bar = tqdm(total=cfg.steps, initial=run.step, desc=cfg.label, unit="step", leave=False)
     wall = run.wall
     for step in range(run.step, cfg.steps):
-        idx = batches.next()
+        idx = batches.next()[rank * local:(rank + 1) * local]
         x, y = data.x_train[idx], data.y_train[idx]
         started = time.perf_counter()
         optimizer.zero_grad()
-        logits = model(x)
+        logits = forward(x)
         loss = F.cross_entropy(logits, y)
         if kfac is not None and cfg.fisher == "mc":
             optimizer.sample_fisher(logits)
         loss.backward()
         optimizer.step()
         wall += time.perf_counter() - started
-        loss_value = loss.item()
-        metrics["loss"].append(loss_value)
-        metrics["batch_accuracy"].append(float((logits.argmax(1) == y).float().mean()))
-        metrics["wall_s"].append(wall)
         spu = kfac.solver.metrics.get("spu_steps", 0) if kfac is not None else 0
+        loss_value, accuracy, spu = _step_stats(loss, logits, y, spu, world)
+        metrics["loss"].append(loss_value)
+        metrics["batch_accuracy"].append(accuracy)
+        metrics["wall_s"].append(wall)
         metrics["spu_steps"].append(spu)
         if not math.isfinite(loss_value):
             metrics["diverged"] = True
@@ -281,14 +379,29 @@ def train(cfg: TrainConfig, *, out_dir=None, progress: bool = True, data=None,
             bar.update(1)
     if bar is not None:
         bar.close()
+    _finish(metrics, kfac, wall, world)
+    if out_dir is not None and rank == 0:
+        write_run(metrics, pathlib.Path(out_dir))
+    return metrics
+
+
+def _finish(metrics: dict, kfac, wall: float, world: int) -> None:
+    """The run's totals; with ``world > 1`` the rank reports (a collective: every rank)."""
     metrics["final_test_accuracy"] = metrics["test_accuracy"][-1] if metrics["test_accuracy"] else 0.0
     metrics["best_test_accuracy"] = max(metrics["test_accuracy"], default=0.0)
     metrics["wall_s_total"] = wall
     metrics["solver_metrics"] = dict(kfac.solver.metrics) if kfac is not None else {}
     metrics["kfac_metrics"] = dict(kfac.metrics) if kfac is not None else {}
-    if out_dir is not None:
-        write_run(metrics, pathlib.Path(out_dir))
-    return metrics
+    if world > 1 and kfac is not None:
+        from .distributed import gather_rank_reports
+        reports = gather_rank_reports(kfac)
+        metrics["rank_reports"] = reports
+        totals: dict = {}
+        for report in reports:
+            for key, value in report["solver_metrics"].items():
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    totals[key] = totals.get(key, 0) + value
+        metrics["solver_metrics"] = totals
 
 
 class _Run:
@@ -341,7 +454,7 @@ def measure_step_times(cfg: TrainConfig, *, steps: int = 100, data=None) -> dict
     mean includes the inverse updates every ``inv_update_interval`` steps)."""
     data = data or load_dataset(cfg.dataset)
     torch.manual_seed(cfg.seed)
-    model_sgd = build_model(cfg.model, data.features, data.classes, data.image_shape)
+    model_sgd = cfg.build_model(data)
     model_kfac = copy.deepcopy(model_sgd)
     sgd = torch.optim.SGD(model_sgd.parameters(), lr=DEFAULT_LR["sgd"], momentum=0.9)
     kfac = make_optimizer(dataclasses.replace(cfg, optimizer="kfac"), model_kfac)

@@ -26,11 +26,23 @@ BAD_ARGUMENTS = [
     ("train --device garbage --solver spu", "unknown device"),
     ("train --device model", "--solver spu"),
     ("train --solver spu --optimizer adam", "--solver spu"),
+    ("train --hidden 0", "--hidden"),
+    ("train --hidden", "--hidden"),
+    ("train --channels 0 --model cnn", "--channels"),
+    ("train --channels 4", "--model cnn"),
+    ("train --model cnn --channels 4 4 4 4", "leave no output"),
+    ("train --activation sine", "--activation"),
+    ("train --nproc 0", "--nproc"),
+    ("train --nproc 2 --batch-size 33", "split evenly"),
     ("demo --size -3", "--size"),
     ("demo --samples 100.7", "--samples"),
     ("demo --device garbage", "unknown device"),
     ("compare --seeds 0", "--seeds"),
     ("compare --bits 1", "a_bits"),
+    ("compare --hidden -1", "--hidden"),
+    ("compare --channels 8", "--model cnn"),
+    ("compare --batch-size 0", "--batch-size"),
+    ("compare --device garbage", "unknown device"),
     ("sim-server --port 70000", "--port"),
     ("sim-server --port -1", "--port"),
 ]
@@ -70,3 +82,10 @@ def test_debug_shows_the_traceback():
     with pytest.raises(TransportError):
         main(["--debug", "demo", "--device", "serial:/dev/thermospu-no-such-port",
               "--no-training"])
+
+
+def test_nproc_refuses_checkpoints_before_training(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["train", "--nproc", "2", "--checkpoint", str(tmp_path)])
+    assert stop.value.code == 2
+    assert "one-process runs only" in capsys.readouterr().err.strip().splitlines()[-1]

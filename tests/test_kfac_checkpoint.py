@@ -69,3 +69,38 @@ def test_resume_with_no_checkpoint_yet_starts_from_the_beginning(tmp_path):
     fresh = train(cfg, progress=False, data=data)
     resumed = train(cfg, progress=False, data=data, checkpoint_dir=tmp_path, resume=True)
     assert _without_times(resumed) == _without_times(fresh)
+
+
+@pytest.mark.parametrize("method", ["inverse", "linsolve"])
+def test_a_thermodynamic_solver_state_loads_with_weights_only(method):
+    """Method 2 keeps its damped factors: saved as tensors, so ``weights_only=True`` loads them
+    and the restored solver preconditions as the saved one."""
+    import io
+
+    import torch.nn.functional as F
+
+    from kfac_helpers import ExactDevice, tiny_batch, tiny_net
+    from thermospu.host_kfac.capture import layer_gradient_matrix
+    from thermospu.host_kfac.preconditioner import KFACPreconditioner
+    from thermospu.host_kfac.solvers import thermodynamic_solver
+
+    def preconditioner():
+        net = tiny_net()
+        return net, KFACPreconditioner(net, thermodynamic_solver(ExactDevice(n=16), method),
+                                       kl_clip=None)
+
+    net, pre = preconditioner()
+    x, y = tiny_batch()
+    F.cross_entropy(net(x), y).backward()
+    pre.step()
+    buffer = io.BytesIO()
+    torch.save(pre.state_dict(), buffer)
+    buffer.seek(0)
+    state = torch.load(buffer, weights_only=True)
+
+    net2, pre2 = preconditioner()
+    pre2.load_state_dict(state)
+    for name, layer in pre.layers.items():
+        v = torch.randn_like(layer_gradient_matrix(layer.module))
+        torch.testing.assert_close(pre2.solver.precondition(name, v),
+                                   pre.solver.precondition(name, v), rtol=0, atol=0)

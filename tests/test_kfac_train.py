@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 
 import numpy as np
@@ -84,3 +85,50 @@ def test_comparison_report(tmp_path):
     for png in ("test_accuracy.png", "train_loss.png", "accuracy_vs_bits.png"):
         assert (tmp_path / png).stat().st_size < 200_000
     assert len(list((tmp_path / "cache").glob("*.json"))) == 12
+
+
+def test_model_options_reach_the_model_and_metrics(tmp_path):
+    out = tmp_path / "cnn"
+    assert main(["train", "--model", "cnn", "--channels", "4", "6", "--hidden", "12",
+                 "--activation", "relu", "--steps", "2", "--eval-every", "2", "--batch-size",
+                 "16", "--out", str(out), "--no-progress"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    config = metrics["config"]
+    assert (config["channels"], config["hidden"], config["activation"]) == ([4, 6], [12], "relu")
+    assert config["batch_size"] == 16 and config["nproc"] == 1
+    assert "A 10x10, G 4x4" in metrics["kfac_layers"]              # Conv2d 3x3 of 1 channel
+    assert "A 97x97, G 12x12" in metrics["kfac_layers"]            # 6 channels x 4 x 4 + 1
+
+    data = load_dataset("digits")
+    model = build_model("mlp", data.features, data.classes, data.image_shape, hidden=(20, 10),
+                        activation="gelu")
+    assert [m.out_features for m in model if isinstance(m, torch.nn.Linear)] == [20, 10, 10]
+    assert sum(isinstance(m, torch.nn.GELU) for m in model) == 2
+
+
+def test_the_cnn_on_mnist1d_is_conv1d():
+    model = build_model("cnn", 40, 10, (1, 1, 40), channels=(4, 4, 4))
+    convs = [m for m in model if isinstance(m, torch.nn.Conv1d)]
+    assert len(convs) == 3 and model(torch.zeros(2, 40)).shape == (2, 10)
+    with pytest.raises(ValueError, match="leave no output"):
+        build_model("cnn", 40, 10, (1, 1, 40), channels=(4, 4, 4, 4))
+
+
+def test_the_comparison_passes_model_options_to_every_run():
+    from thermospu.host_kfac.cli import compare as compare_cli
+    from thermospu.host_kfac.compare import QUICK, plan_runs
+
+    plan = dataclasses.replace(QUICK, model="cnn", channels=(4,), hidden=(16,), activation="gelu",
+                               batch_size=64, inv_update_interval=5, device="model?n=200")
+    runs = plan_runs(plan)
+    assert len(runs) == 4
+    for _, cfg in runs:
+        assert (cfg.model, cfg.channels, cfg.hidden, cfg.activation, cfg.batch_size,
+                cfg.inv_update_interval) == ("cnn", (4,), (16,), "gelu", 64, 5)
+    assert [cfg.device for _, cfg in runs if cfg.solver == "spu"] == ["model?n=200"]
+    parser = argparse.ArgumentParser()
+    compare_cli.add_arguments(parser)
+    args = parser.parse_args(["--quick", "--model", "cnn", "--channels", "4", "--hidden", "16",
+                              "--batch-size", "64", "--device", "model?n=200"])
+    assert compare_cli._command_line(args) == ("thermospu compare --quick --model cnn --hidden 16 "
+                                               "--channels 4 --batch-size 64 --device model?n=200")

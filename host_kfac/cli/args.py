@@ -90,12 +90,13 @@ def config_field(field: str):
 
 
 def device_uri(text: str) -> str:
-    """A device URI whose scheme and options are well formed (the device is opened later)."""
+    """A device URI whose scheme and options are well formed (the device is opened later);
+    ``{rank}`` in it stands for a process's rank (checked as rank 0)."""
     from thermospu.driver.errors import TransportError
     from thermospu.driver.transports import KNOWN_URIS, SCHEMES, parse_uri
 
     try:
-        scheme, _, _ = parse_uri(text)
+        scheme, _, _ = parse_uri(text.replace("{rank}", "0"))
     except TransportError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
     if scheme not in SCHEMES:

@@ -5,14 +5,17 @@ from __future__ import annotations
 import argparse
 
 from . import args as types
+from .train import add_model_arguments, model_options
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true",
                         help="short version: one seed, no learning-rate or bit sweeps, Method 1 "
                              "only (about a minute on 2 cores)")
-    parser.add_argument("--dataset", choices=("digits", "mnist1d"), default="digits")
-    parser.add_argument("--model", choices=("mlp", "cnn"), default="mlp")
+    add_model_arguments(parser)
+    parser.add_argument("--device", type=types.device_uri, default=None,
+                        help="SPU device URI of the thermodynamic K-FAC runs (default 'model': "
+                             "the emulated SPU)")
     parser.add_argument("--steps", type=types.positive_int, default=None, help="steps per run (default: plan's)")
     parser.add_argument("--seeds", type=types.positive_int, default=None, help="number of seeds (default: plan's)")
     parser.add_argument("--methods", nargs="+", choices=("inverse", "linsolve"), default=None,
@@ -34,9 +37,11 @@ def run(args) -> int:
     import dataclasses
 
     from ..compare import FULL, QUICK, run_comparison
+    from ..data import load_dataset
 
     plan = QUICK if args.quick else FULL
-    changes = {"dataset": args.dataset, "model": args.model}
+    changes = model_options(args, load_dataset(args.dataset))
+    changes["device"] = args.device or "model"
     if args.steps:
         changes["steps"] = args.steps
     if args.seeds:
@@ -71,6 +76,17 @@ def _command_line(args) -> str:
         parts.append(f"--dataset {args.dataset}")
     if args.model != "mlp":
         parts.append(f"--model {args.model}")
+    for name in ("hidden", "channels"):
+        if getattr(args, name) is not None:
+            parts.append(" ".join([f"--{name}", *map(str, getattr(args, name))]))
+    if args.activation != "tanh":
+        parts.append(f"--activation {args.activation}")
+    for name, default in (("batch_size", 128), ("inv_update_interval", 10),
+                          ("factor_update_interval", 1)):
+        if getattr(args, name) != default:
+            parts.append(f"--{name.replace('_', '-')} {getattr(args, name)}")
+    if args.device is not None:
+        parts.append(f"--device {args.device}")
     for name in ("steps", "seeds"):
         if getattr(args, name):
             parts.append(f"--{name} {getattr(args, name)}")
