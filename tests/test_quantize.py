@@ -116,3 +116,28 @@ def test_unknown_scheme_and_non_positive_diagonal_are_refused():
 #: sha256 prefix of the codes, scale (hex) and first boosts of the conservative scheme on the
 #: matrix of test_conservative_scheme_is_unchanged_bit_for_bit, computed before this module grew.
 PINNED = ("6f8c80b049166b83", "0x1.af4b975ff3674p-1", [5, 6, 5, 5])
+
+
+def test_the_float_certificate_never_passes_a_matrix_that_is_not_positive_definite():
+    """The Cholesky certificate is a proof or silent: on matrices at the boundary (smallest
+    eigenvalue within a few codes of 0, on both sides) it may only say True where the exact
+    elimination does, and it does prove the well-conditioned ones."""
+    from thermospu.driver.quantize import (_certified_positive_definite,
+                                           _exactly_positive_definite)
+
+    rng = np.random.default_rng(12)
+    proved = 0
+    for trial in range(40):
+        n = int(rng.integers(2, 24))
+        g = rng.integers(-200, 200, (n, n))
+        a = g @ g.T
+        lam = np.linalg.eigvalsh(a.astype(np.float64))[0]
+        a = a - int(np.floor(lam)) * np.eye(n, dtype=np.int64) + int(rng.integers(-2, 4)) \
+            * np.eye(n, dtype=np.int64)
+        certified = _certified_positive_definite(a)
+        if certified:
+            proved += 1
+            assert _exactly_positive_definite(a)
+    assert proved >= 10
+    assert _certified_positive_definite(np.diag([5, 7, 9]))
+    assert not _certified_positive_definite(np.array([[1, 2], [2, 1]]))
