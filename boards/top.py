@@ -8,7 +8,7 @@ oscillator, and the record's pin table says which pin each light drives.
 
 Data path::
 
-    uart_rx pin -> UARTReceiver -> 512-byte FIFO -> StreamSPU.rx_bytes
+    uart_rx pin -> UARTReceiver -> 512-byte FIFO -> register -> StreamSPU.rx_bytes
                                    (StreamSPU: ProtocolEngine.bus <-> SPUCore.bus)
     uart_tx pin <- UARTTransmitter <- StreamSPU.tx_bytes
 
@@ -133,7 +133,13 @@ class SPUBoardTop(wiring.Component):
         # meanwhile (a pipelining host, or a request right after garbage answered BAD_VERSION).
         m.submodules.rx_fifo = rx_fifo = SyncFIFOBuffered(width=8, depth=self.rx_fifo_depth)
         wiring.connect(m, rx.stream, rx_fifo.w_stream)
-        wiring.connect(m, rx_fifo.r_stream, spu.rx_bytes)
+        # A register after the FIFO: its block RAM's read data (slow out of an ECP5 DP16KD) meets
+        # the engine's frame logic and CRC only one cycle later.
+        fifo_out = rx_fifo.r_stream
+        with m.If(~spu.rx_bytes.valid | spu.rx_bytes.ready):
+            m.d.sync += [spu.rx_bytes.valid.eq(fifo_out.valid),
+                         spu.rx_bytes.payload.eq(fifo_out.payload)]
+        m.d.comb += fifo_out.ready.eq(~spu.rx_bytes.valid | spu.rx_bytes.ready)
         wiring.connect(m, spu.tx_bytes, tx.stream)
 
         with m.If(rx.framing_error | rx.overrun | spu.protocol_error):
