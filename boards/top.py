@@ -8,9 +8,9 @@ oscillator, and the record's pin table says which pin each light drives.
 
 Data path::
 
-    uart_rx pin -> UARTReceiver -> 512-byte FIFO -> ProtocolEngine.rx_bytes
-                                   ProtocolEngine.bus  <-> SPUCore.bus
-    uart_tx pin <- UARTTransmitter <- ProtocolEngine.tx_bytes
+    uart_rx pin -> UARTReceiver -> 512-byte FIFO -> register -> StreamSPU.rx_bytes
+                                   (StreamSPU: ProtocolEngine.bus <-> SPUCore.bus)
+    uart_tx pin <- UARTTransmitter <- StreamSPU.tx_bytes
 
 A line **break** (the host holding RX low for a character time or more, pyserial's
 ``send_break``) resets the protocol engine and the core, abandoning any frame half received and
@@ -54,7 +54,8 @@ RX_FIFO_DEPTH = 512
 
 
 class SPUBoardTop(wiring.Component):
-    """UART, protocol engine and SPU core on one clock.
+    """UART, protocol engine and SPU core (a
+    :class:`~thermospu.rtl.gateware.protocol.StreamSPU`) on one clock.
 
     Parameters
     ----------
@@ -117,8 +118,7 @@ class SPUBoardTop(wiring.Component):
         return step_cycles(self.config, self.config.n)
 
     def elaborate(self, platform):
-        from thermospu.rtl.gateware.core import SPUCore
-        from thermospu.rtl.gateware.protocol import ProtocolEngine
+        from thermospu.rtl.gateware.protocol import StreamSPU
 
         m = Module()
         m.submodules.uart_rx = rx = UARTReceiver(self.divisor)
@@ -127,19 +127,22 @@ class SPUBoardTop(wiring.Component):
 
         line_break = Signal()
         m.d.comb += line_break.eq(rx.break_detected)
-        engine = ProtocolEngine(self.config, clock_hz=int(round(self.clock_hz)), board=self.board)
-        core = SPUCore(self.config)
-        m.submodules.engine = ResetInserter(line_break)(engine)
-        m.submodules.core = ResetInserter(line_break)(core)
+        spu = StreamSPU(self.config, clock_hz=int(round(self.clock_hz)), board=self.board)
+        m.submodules.spu = ResetInserter(line_break)(spu)
         # The engine takes no request bytes while it answers; the FIFO holds what the host sends
         # meanwhile (a pipelining host, or a request right after garbage answered BAD_VERSION).
         m.submodules.rx_fifo = rx_fifo = SyncFIFOBuffered(width=8, depth=self.rx_fifo_depth)
         wiring.connect(m, rx.stream, rx_fifo.w_stream)
-        wiring.connect(m, rx_fifo.r_stream, engine.rx_bytes)
-        wiring.connect(m, engine.tx_bytes, tx.stream)
-        wiring.connect(m, engine.bus, core.bus)
+        # A register after the FIFO: its block RAM's read data (slow out of an ECP5 DP16KD) meets
+        # the engine's frame logic and CRC only one cycle later.
+        fifo_out = rx_fifo.r_stream
+        with m.If(~spu.rx_bytes.valid | spu.rx_bytes.ready):
+            m.d.sync += [spu.rx_bytes.valid.eq(fifo_out.valid),
+                         spu.rx_bytes.payload.eq(fifo_out.payload)]
+        m.d.comb += fifo_out.ready.eq(~spu.rx_bytes.valid | spu.rx_bytes.ready)
+        wiring.connect(m, spu.tx_bytes, tx.stream)
 
-        with m.If(rx.framing_error | rx.overrun | engine.protocol_error):
+        with m.If(rx.framing_error | rx.overrun | spu.protocol_error):
             m.d.sync += self.led_error.eq(1)
         with m.If(line_break):
             m.d.sync += self.led_error.eq(0)
@@ -150,8 +153,8 @@ class SPUBoardTop(wiring.Component):
         blink = heartbeat[-1]
         m.d.sync += heartbeat.eq(heartbeat + 1)
         m.d.comb += [
-            self.led_idle.eq(~core.busy),
-            self.led_busy.eq(core.busy & blink),
+            self.led_idle.eq(~spu.busy),
+            self.led_busy.eq(spu.busy & blink),
             self.led_rx.eq(~rx.rx),
             self.led_tx.eq(tx.busy),
         ]

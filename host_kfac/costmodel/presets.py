@@ -84,14 +84,14 @@ def _default_build(name: str, build: str, fmax_mhz: float) -> EmulatedSPU:
 
 
 #: The iCEBreaker's default build (N = 32 cells, P = 1 lane, 24 MHz, UART 3 Mbaud), built and
-#: timing met (docs/boards.md: Fmax 24.3 MHz), so its rate is the clock's: 1024 cycles per step
+#: timing met (docs/boards.md: Fmax 25.5 MHz, gateware 2026-12-03), so its rate is the clock's: 1024 cycles per step
 #: (rtl.gateware.core.step_cycles), 2.34e4 Euler steps/s.
-FPGA_ICE40_EMULATION = _default_build("icebreaker", "iCEBreaker default", fmax_mhz=24.3)
+FPGA_ICE40_EMULATION = _default_build("icebreaker", "iCEBreaker default", fmax_mhz=25.5)
 
 #: The ULX3S's default build (N = 128 cells, P = 32 lanes, 30 MHz, UART 3 Mbaud), built and
-#: timing met (docs/boards.md: Fmax 40.2 MHz), so its rate is the clock's: 512 cycles per step,
+#: timing met (docs/boards.md: Fmax 41.1 MHz, gateware 2026-12-03), so its rate is the clock's: 512 cycles per step,
 #: 5.86e4 Euler steps/s.
-FPGA_ECP5_EMULATION = _default_build("ulx3s", "ULX3S default", fmax_mhz=40.2)
+FPGA_ECP5_EMULATION = _default_build("ulx3s", "ULX3S default", fmax_mhz=41.1)
 
 
 def _ulx3s_ci_build() -> EmulatedSPU:

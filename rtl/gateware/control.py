@@ -138,16 +138,19 @@ class StepSequencer(wiring.Component):
         with m.Elif(end_of_step & ~final_step):
             m.d.comb += begin.eq(may_begin & (gap_after == 0))
 
+        # last_col (col = n_active - 1) and last_group (row_base + P >= n_active) are registers,
+        # set with col and row_base, so that no comparison with n_active lies on the path from
+        # the counters to the step-boundary decision.
         m.d.comb += [
             self.first_col.eq(self.col == 0),
-            self.last_col.eq(self.col == self.n_active - 1),
-            self.last_group.eq(self.row_base + p >= self.n_active),
             self.reserve.eq(begin & next_sampled & self.moments),
         ]
         with m.If(self.valid & ~self.last_col):
-            m.d.sync += self.col.eq(self.col + 1)
+            m.d.sync += [self.col.eq(self.col + 1), self.last_col.eq(self.col + 2 == self.n_active)]
         with m.Elif(self.valid & ~self.last_group):
-            m.d.sync += [self.col.eq(0), self.row_base.eq(self.row_base + p),
+            m.d.sync += [self.col.eq(0), self.last_col.eq(self.n_active == 1),
+                         self.row_base.eq(self.row_base + p),
+                         self.last_group.eq(self.row_base + 2 * p >= self.n_active),
                          self.rows.eq(Mux(remaining - p >= p, p, remaining - p))]
         with m.Elif(end_of_step):
             m.d.sync += [self.valid.eq(0), waiting.eq(~final_step), self.running.eq(~final_step),
@@ -162,7 +165,8 @@ class StepSequencer(wiring.Component):
         with m.If(begin):
             m.d.sync += [
                 self.valid.eq(1), waiting.eq(0), self.running.eq(1),
-                self.col.eq(0), self.row_base.eq(0),
+                self.col.eq(0), self.last_col.eq(self.n_active == 1),
+                self.row_base.eq(0), self.last_group.eq(self.n_active <= p),
                 self.rows.eq(Mux(self.n_active >= p, p, self.n_active)),
                 self.first_step.eq(self.steps == 0),
                 self.phase.eq(self.steps[:2]),

@@ -2,9 +2,10 @@
 
 Data path (one Euler step; ``docs/gateware.md`` describes the schedule)::
 
-    StepSequencer --(col j, group g)--> A banks (P) + state buffer x[j]
+    StepSequencer --(col j, group g; COLUMN_DELAY registers)--> A banks (P) + state buffer x[j]
         --> MacEngine (P lanes) --(one finished row per cycle)--> CellIntegrator --> new x[i]
-    (CellPrefetch, while the row sums: b[i], generator words of cell i --> NoiseStep --> g)
+    (CellPrefetch, from the sequencer's undelayed issue: b[i], generator words of cell i
+     --> NoiseStep --> g, a pipeline of its own)
     new x[i] --> OutputQuantizer --> SampleAccumulators (sum_y; snapshot -> sum_yy passes)
 
 Each column the sequencer issues carries a tag (:func:`column_tag_layout`) that travels with the
@@ -30,7 +31,7 @@ from .prefetch import CellPrefetch
 from .read_path import memory_words_signature
 from .register_file import job_layout
 
-__all__ = ["Datapath", "column_tag_layout"]
+__all__ = ["Datapath", "column_tag_layout", "issue_layout"]
 
 
 def column_tag_layout(config: SPUConfig) -> data.StructLayout:
@@ -41,6 +42,15 @@ def column_tag_layout(config: SPUConfig) -> data.StructLayout:
     return data.StructLayout({
         "row_base": range(config.n + config.lanes), "first_step": 1, "parity": 1,
         "sampled": 1, "first_sample": 1, "sample_buffer": 2,
+    })
+
+
+def issue_layout(config: SPUConfig) -> data.StructLayout:
+    """A column as the sequencer issues it: ``valid``, the column ``col``, whether it is its
+    group's first / last, the group's existing ``rows``, and the :func:`column_tag_layout` tag."""
+    return data.StructLayout({
+        "valid": 1, "col": config.log2_n, "first_col": 1, "last_col": 1,
+        "rows": range(config.lanes + 1), "tag": column_tag_layout(config),
     })
 
 
@@ -80,7 +90,13 @@ class Datapath(wiring.Component):
         The memories' words at ``host_offset``, one cycle later (for the read path).
     """
 
-    #: Cycles from the sequencer issuing a column to the MAC engine's first finished row.
+    #: Registers between the sequencer and the coupling and state memories' read addresses:
+    #: they give the prefetch (which starts from the undelayed issue) its pipeline's cycles, so
+    #: a cell's b and g reach the integrator CellIntegrator.PREPARE_LATENCY cycles before its
+    #: sum. Reads and writes of the state are delayed alike, so the step's cycles do not change.
+    COLUMN_DELAY = CellPrefetch.LATENCY - 1
+    #: Cycles from a column reaching the memories' read addresses to the MAC engine's first
+    #: finished row (the sequencer's issue is COLUMN_DELAY cycles earlier).
     MAC_LATENCY = 3
     #: Cycles from issuing a group's last column to the first cycle in which the next step may
     #: issue the column of its lane-0 row: the integrator's terms are prepared while the sum is
@@ -111,7 +127,7 @@ class Datapath(wiring.Component):
 
     def _coupling_banks(self, m, seq):
         """A in P banks (row i in bank i mod P); returns the read ports, addressed by the
-        sequencer's column while busy and by the host's offset otherwise."""
+        (delayed) issued column ``seq`` while busy and by the host's offset otherwise."""
         cfg = self.config
         lane_bits = cfg.lanes.bit_length() - 1
         row, col = self.host_offset[cfg.log2_n:], self.host_offset[:cfg.log2_n]
@@ -125,16 +141,37 @@ class Datapath(wiring.Component):
             m.d.comb += [
                 wr.addr.eq(bank_addr), wr.data.eq(self.host_w_data),
                 wr.en.eq(self.host_write_a & (row[:lane_bits] == lane)),
-                rd.addr.eq(Mux(self.busy, Cat(seq.col, seq.row_base[lane_bits:]), bank_addr)),
+                rd.addr.eq(Mux(self.busy, Cat(seq.col, seq.tag.row_base[lane_bits:]),
+                                bank_addr)),
                 self.host_words.a[lane].eq(rd.data),
             ]
             reads.append(rd)
         return reads
 
-    def _column_stage(self, m, seq, tag, x_rd, mac, written):
-        """Stage D: the issued column's A words and state x[j] meet in the MAC engine. The state
-        written in the cycle a column's read was issued (the memory then returns the old word)
-        comes from the register that keeps the last written state."""
+    def _issue_delay(self, m, seq):
+        """The sequencer's issue through COLUMN_DELAY registers: returns the delayed issue and
+        whether any stage holds a column."""
+        issue = Signal(issue_layout(self.config))
+        m.d.comb += [
+            issue.valid.eq(seq.valid), issue.col.eq(seq.col), issue.first_col.eq(seq.first_col),
+            issue.last_col.eq(seq.last_col), issue.rows.eq(seq.rows),
+            issue.tag.row_base.eq(seq.row_base), issue.tag.first_step.eq(seq.first_step),
+            issue.tag.parity.eq(seq.phase[0]), issue.tag.sampled.eq(seq.sampled),
+            issue.tag.first_sample.eq(seq.first_sample),
+            issue.tag.sample_buffer.eq(seq.sample_buffer),
+        ]
+        in_flight = []
+        for stage in range(self.COLUMN_DELAY):
+            delayed = Signal.like(issue, name=f"issue_delay{stage}")
+            m.d.sync += delayed.eq(issue)
+            issue = delayed
+            in_flight.append(delayed.valid)
+        return issue, Cat(in_flight).any()
+
+    def _column_stage(self, m, seq, x_rd, mac, written):
+        """Stage D: the (delayed) issued column's A words and state x[j] meet in the MAC engine.
+        The state written in the cycle a column's read was issued (the memory then returns the
+        old word) comes from the register that keeps the last written state."""
         p = self.config.lanes
         d_valid, d_first, d_last, d_first_step = Signal(), Signal(), Signal(), Signal()
         d_rows = Signal.like(seq.rows)
@@ -144,9 +181,9 @@ class Datapath(wiring.Component):
         d_buffer = Signal()
         m.d.sync += [
             d_valid.eq(seq.valid), d_first.eq(seq.first_col), d_last.eq(seq.last_col),
-            d_first_step.eq(seq.first_step), d_rows.eq(seq.rows), d_tag.eq(tag),
-            d_capture.eq(Cat(seq.col == seq.row_base + lane for lane in range(p))),
-            d_col.eq(seq.col), d_buffer.eq(seq.phase[0]),
+            d_first_step.eq(seq.tag.first_step), d_rows.eq(seq.rows), d_tag.eq(seq.tag),
+            d_capture.eq(Cat(seq.col == seq.tag.row_base + lane for lane in range(p))),
+            d_col.eq(seq.col), d_buffer.eq(seq.tag.parity),
         ]
         forward = written.valid & (written.cell == d_col) & (written.buffer == d_buffer)
         m.d.comb += [
@@ -178,19 +215,14 @@ class Datapath(wiring.Component):
             seq.samples.eq(job.samples), seq.thin.eq(job.thin),
             seq.moments.eq(job.moments), seq.can_reserve.eq(accs.can_reserve),
             self.samples_taken.eq(seq.samples_taken), self.steps.eq(seq.steps),
-            x_rd.addr.eq(Cat(seq.col, seq.phase[0])),
         ]
-        for lane, rd in enumerate(self._coupling_banks(m, seq)):
+        issue, issue_in_flight = self._issue_delay(m, seq)
+        m.d.comb += x_rd.addr.eq(Cat(issue.col, issue.tag.parity))
+        for lane, rd in enumerate(self._coupling_banks(m, issue)):
             m.d.comb += mac.in_a[lane].eq(rd.data)
-        tag = Signal(tag_layout)
-        m.d.comb += [
-            tag.row_base.eq(seq.row_base), tag.first_step.eq(seq.first_step),
-            tag.parity.eq(seq.phase[0]), tag.sampled.eq(seq.sampled),
-            tag.first_sample.eq(seq.first_sample), tag.sample_buffer.eq(seq.sample_buffer),
-        ]
         written = Signal(data.StructLayout({"valid": 1, "buffer": 1, "cell": cfg.log2_n,
                                             "x": signed(cfg.x_bits)}))
-        d_valid = self._column_stage(m, seq, tag, x_rd, mac, written)
+        d_valid = self._column_stage(m, issue, x_rd, mac, written)
 
         m.d.comb += [
             prefetch.group_valid.eq(seq.valid & seq.last_col),
@@ -247,7 +279,7 @@ class Datapath(wiring.Component):
             accs.host_yy_col.eq(self.host_offset[:cfg.log2_n]),
             self.host_words.sum_y.eq(accs.host_sum_y),
             self.host_words.sum_yy.eq(accs.host_sum_yy),
-            self.running.eq(seq.running | d_valid | mac.busy | integrator.out_valid
+            self.running.eq(seq.running | issue_in_flight | d_valid | mac.busy | integrator.out_valid
                             | self.saturated | sample_valid | accs.busy),
         ]
         return m

@@ -6,10 +6,16 @@ from amaranth.lib.wiring import In, Out
 
 from ..spec.config import G_MAX
 
-__all__ = ["NoiseStep", "GAUSSIAN_BITS"]
+__all__ = ["NoiseStep", "GAUSSIAN_BITS", "gaussian_of"]
 
 #: Signed width of g in [-510, 510].
 GAUSSIAN_BITS = G_MAX.bit_length() + 1
+
+
+def gaussian_of(word):
+    """The spec's Gaussian approximation of a generator output ``word`` (a 32-bit value):
+    the sum of its four bytes minus 510, an integer in [-510, 510] (an Amaranth expression)."""
+    return word[0:8] + word[8:16] + word[16:24] + word[24:32] - G_MAX
 
 
 class NoiseStep(wiring.Component):
@@ -47,6 +53,6 @@ class NoiseStep(wiring.Component):
         new_w = (self.w ^ (self.w >> 19) ^ t ^ (t >> 8))[:32]
         m.d.comb += [
             self.word.eq(new_w),
-            self.gaussian.eq(new_w[0:8] + new_w[8:16] + new_w[16:24] + new_w[24:32] - G_MAX),
+            self.gaussian.eq(gaussian_of(new_w)),
         ]
         return m

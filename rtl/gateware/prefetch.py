@@ -1,11 +1,15 @@
-"""``CellPrefetch``: each cell's bias and noise sample, fetched while its coupling sum is computed.
+"""``CellPrefetch``: each cell's bias and noise sample, fetched ahead of its coupling sum.
 
-From the cycle a group's last column is issued, one cell per cycle (row base + lane) has its
-bias b[i] and its generator's two ring words read; the next cycle steps the generator
-(:class:`~.noise.NoiseStep`) and hands b and g to the integrator's prepare stages, so that they are
-ready when the MAC engine presents the cell's sum; the generator's new word is written back in that
-same cycle. The b and generator-word memories live here; while the core is idle their ports belong
-to the host (writes of b and seeds, reads through the read path).
+Noise does not depend on the state, so it is made in a pipeline of its own, ahead of use: from
+the cycle the sequencer issues a group's last column, one cell per cycle (row base + lane) has
+its bias b[i] and its generator's two ring words read (cycle F); the generator step
+(:class:`~.noise.NoiseStep`, xorshift128) on the memories' words is registered (F + 1) and its new
+word written back in the next cycle (F + 2), in which the byte sum of the Gaussian approximation
+is computed and registered; b and g are on the outputs in F + :attr:`CellPrefetch.LATENCY`, the
+integrator's prepare stages take them from there. No noise logic lies between a memory and the
+integrator's multiplier, nor on the update path. The b and generator-word memories live here;
+while the core is idle their ports belong to the host (writes of b and seeds, reads through the
+read path).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..spec import regmap as rm
 from ..spec.config import SPUConfig
-from .noise import GAUSSIAN_BITS, NoiseStep
+from .noise import GAUSSIAN_BITS, NoiseStep, gaussian_of
 
 __all__ = ["CellPrefetch"]
 
@@ -52,8 +56,8 @@ class CellPrefetch(wiring.Component):
         The first step: the newest word is still the seed's.
     b : Out(signed(b_bits))
     gaussian : Out(signed(GAUSSIAN_BITS))
-        Operands of the cell fetched in the previous cycle, for ``CellIntegrator.b`` and
-        ``CellIntegrator.gaussian``.
+        Operands of the cell fetched :attr:`LATENCY` cycles earlier, for ``CellIntegrator.b``
+        and ``CellIntegrator.gaussian``.
     busy : In(1)
         A job runs: the memories' ports belong to the prefetch, otherwise to the host.
     host_offset : In(24)
@@ -67,6 +71,10 @@ class CellPrefetch(wiring.Component):
         Read data one cycle after ``host_offset``: b[offset]; the even and odd seed words of
         ``offset``'s cell and slot pair (the read path picks by ``offset[0]``).
     """
+
+    #: Cycles from a cell's fetch (``group_valid``, or its turn after it) to its b and g on the
+    #: outputs: memory read, generator step, byte sum.
+    LATENCY = 3
 
     def __init__(self, config: SPUConfig):
         self.config = config
@@ -141,6 +149,7 @@ class CellPrefetch(wiring.Component):
             b_wr.addr.eq(offset), b_wr.data.eq(self.host_w_data), b_wr.en.eq(self.host_write_b),
         ]
 
+        # F + 1: the memories' words; the generator step, registered.
         stepped_valid, stepped_phase = Signal(), Signal(2)
         stepped_cell = Signal(row_bits)
         m.d.sync += [stepped_valid.eq(valid), stepped_cell.eq(cell), stepped_phase.eq(phase)]
@@ -148,16 +157,22 @@ class CellPrefetch(wiring.Component):
         m.d.comb += [
             noise.x.eq(Mux(x_parity, word_rd[1].data, word_rd[0].data)),
             noise.w.eq(Mux(x_parity, word_rd[0].data, word_rd[1].data)),
-            self.b.eq(b_rd.data), self.gaussian.eq(noise.gaussian),
             self.host_b.eq(b_rd.data),
         ]
-        for parity, wr in enumerate(word_wr):   # the new word replaces x (host: seed writes)
+        new_valid, new_phase, new_cell = Signal(), Signal(2), Signal(row_bits)
+        new_word = Signal(32)
+        new_b = Signal(signed(cfg.b_bits))
+        m.d.sync += [new_valid.eq(stepped_valid), new_phase.eq(stepped_phase),
+                     new_cell.eq(stepped_cell), new_word.eq(noise.word), new_b.eq(b_rd.data)]
+        # F + 2: the new word replaces x (host: seed writes); g from its bytes, registered.
+        m.d.sync += [self.b.eq(new_b), self.gaussian.eq(gaussian_of(new_word))]
+        for parity, wr in enumerate(word_wr):
             host_write = self.host_write_seed & (offset[0] == parity)
             m.d.comb += [
-                wr.addr.eq(Mux(self.busy, Cat(stepped_phase[1], stepped_cell, Const(1, 1)),
+                wr.addr.eq(Mux(self.busy, Cat(new_phase[1], new_cell, Const(1, 1)),
                                host_seed_addr)),
-                wr.data.eq(Mux(self.busy, noise.word, self.host_w_data)),
-                wr.en.eq(Mux(self.busy, stepped_valid & (x_parity == parity), host_write)),
+                wr.data.eq(Mux(self.busy, new_word, self.host_w_data)),
+                wr.en.eq(Mux(self.busy, new_valid & (new_phase[0] == parity), host_write)),
                 self.host_seed[parity].eq(word_rd[parity].data),
             ]
         return m

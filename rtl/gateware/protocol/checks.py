@@ -2,7 +2,9 @@
 
 Combinational on the request and the engine's job state, registered once: the command
 executor reads them a cycle after the inputs settle, which keeps the argument arithmetic off
-its state machine's path.
+its state machine's path. The READ_* range ends (start + count) are registered before they are
+compared: the request is held from the cycle it arrives and the executor reads the verdicts no
+earlier than its fourth cycle (a STATUS read of the core comes first), so two stages fit.
 """
 
 from __future__ import annotations
@@ -114,7 +116,10 @@ class RequestChecks(wiring.Component):
                         m.d.comb += length_ok.eq(length == fixed)
                     m.d.comb += needs_idle.eq(command in wire.COMMANDS_NEEDING_IDLE)
 
-        count_sum = Signal(33)
+        # Registered ends of the READ_* ranges (the request is held while it is checked).
+        mean_end, moments_end = Signal(17), Signal(33)
+        m.d.sync += [mean_end.eq(second_index + read_mean_count),
+                     moments_end.eq(moments_start + moments_count)]
         m.d.comb += argument_ok.eq(1)
         m.d.comb += ready_ok.eq(1)
         with m.Switch(code):
@@ -130,24 +135,22 @@ class RequestChecks(wiring.Component):
                 m.d.comb += ready_ok.eq(params_valid)
             with m.Case(Command.READ_MEAN):
                 m.d.comb += [
-                    count_sum.eq(second_index + read_mean_count),
                     argument_ok.eq(
                         (first_index == 0) & (read_mean_count != 0)
-                        & within(count_sum, 0, n_cells)
+                        & within(mean_end, 0, n_cells)
                         & within(read_mean_count, 0, (wire.MAX_PAYLOAD - 1
                                                       - wire.READ_MEAN_HEADER_BYTES)
                                  // fmt.sum_y_bytes)),
-                    ready_ok.eq(core_done & ~core_aborted & (count_sum <= job_n)),
+                    ready_ok.eq(core_done & ~core_aborted & (mean_end <= job_n)),
                 ]
             with m.Case(Command.READ_MOMENTS):
                 m.d.comb += [
-                    count_sum.eq(moments_start + moments_count),
                     argument_ok.eq(
                         (first_index == 0) & (moments_count != 0)
-                        & within(count_sum, 0, cfg.n_moments)
+                        & within(moments_end, 0, cfg.n_moments)
                         & within(moments_count, 0, (wire.MAX_PAYLOAD - 1) // fmt.sum_yy_bytes)),
                     ready_ok.eq(core_done & ~core_aborted & job_moments
-                                & (count_sum <= job_triangle)),
+                                & (moments_end <= job_triangle)),
                 ]
 
         ok_length = Signal(16)

@@ -152,6 +152,8 @@ class StreamSPU(wiring.Component):
     Parameters
     ----------
     config : SPUConfig
+    clock_hz : int
+        The ``sync`` clock in Hz that INFO reports (0: none, e.g. simulation).
     board : str
         Name INFO reports (e.g. ``"sim:icarus"``).
     max_request_payload, idle_timeout
@@ -163,20 +165,22 @@ class StreamSPU(wiring.Component):
     tx_bytes : Out(stream.Signature(8))
     busy : Out(1)
         The core is running a job (the bridge keeps the clock going while it is).
-    hunting, receiving : Out(1)
-        Of the :class:`ProtocolEngine`.
+    protocol_error, hunting, receiving : Out(1)
+        Of the :class:`ProtocolEngine` (``protocol_error`` drives a board's error light).
     """
 
-    def __init__(self, config: SPUConfig, *, board: str = "sim",
+    def __init__(self, config: SPUConfig, *, clock_hz: int = 0, board: str = "sim",
                  max_request_payload: int = DEFAULT_MAX_REQUEST_PAYLOAD,
                  idle_timeout: int | None = None):
         self.config = config
-        self.engine_options = dict(board=board, max_request_payload=max_request_payload,
+        self.engine_options = dict(clock_hz=clock_hz, board=board,
+                                   max_request_payload=max_request_payload,
                                    idle_timeout=idle_timeout)
         super().__init__({
             "rx_bytes": In(stream.Signature(8)),
             "tx_bytes": Out(stream.Signature(8)),
             "busy": Out(1),
+            "protocol_error": Out(1),
             "hunting": Out(1),
             "receiving": Out(1),
         })
@@ -190,6 +194,6 @@ class StreamSPU(wiring.Component):
         wiring.connect(m, wiring.flipped(self.rx_bytes), engine.rx_bytes)
         wiring.connect(m, engine.tx_bytes, wiring.flipped(self.tx_bytes))
         wiring.connect(m, engine.bus, core.bus)
-        m.d.comb += [self.busy.eq(core.busy), self.hunting.eq(engine.hunting),
-                     self.receiving.eq(engine.receiving)]
+        m.d.comb += [self.busy.eq(core.busy), self.protocol_error.eq(engine.protocol_error),
+                     self.hunting.eq(engine.hunting), self.receiving.eq(engine.receiving)]
         return m
