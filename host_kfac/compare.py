@@ -121,6 +121,13 @@ def _run_one(item):
     return metrics
 
 
+def _one_emulator_thread() -> None:
+    """Initializer of the parallel comparison's workers: the emulated SPU runs its chains on
+    one thread, as the workers already fill the CPUs."""
+    from thermospu.rtl.spec.kernel import THREADS_ENV
+    os.environ[THREADS_ENV] = "1"
+
+
 def _cache_path(cache_dir, cfg: TrainConfig):
     """One file per distinct configuration, so an interrupted comparison resumes."""
     if cache_dir is None:
@@ -155,7 +162,8 @@ def run_comparison(plan: ComparisonPlan = FULL, out_dir="runs/compare", *, jobs:
                 bar.update(1)
     else:
         context = multiprocessing.get_context("spawn")
-        with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
+        with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context,
+                                                    initializer=_one_emulator_thread) as pool:
             for metrics in pool.map(_run_one, runs):
                 results.append(metrics)
                 if bar is not None:

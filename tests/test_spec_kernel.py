@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from thermospu.rtl.spec import golden, kernel
-from thermospu.rtl.spec.config import JobParams, SPUConfig
+from thermospu.rtl.spec.config import ConfigError, JobParams, SPUConfig
 from thermospu.rtl.spec.golden import PROGRESS_STEPS, GoldenSPU
 
 
@@ -142,3 +142,37 @@ def test_run_jobs_matches_golden_seeds():
     a_q, b_q, params, seeds = random_case(rng, config)
     assert kernel.run_jobs(config, a_q, b_q, params, seeds) == golden.run_jobs(
         config, a_q, b_q, params, seeds)
+
+
+@pytest.mark.parametrize("chains", [1, 2, 5, 8])
+def test_thread_count_does_not_change_the_results(chains):
+    """Chains split over threads (contiguous groups, see kernel.chain_groups) give the same
+    accumulators and final states as one thread, for odd and even chain counts."""
+    rng = np.random.default_rng(77 + chains)
+    config = SPUConfig(n=16, max_samples_log2=12)
+    a_q, _, params, _ = random_case(rng, config)
+    n = params.n_active
+    b_q = rng.integers(-config.b_max_code, config.b_max_code + 1, (chains, n))
+    seeds = [int(s) for s in rng.integers(0, 2**63, chains)]
+    params = dataclasses.replace(params, samples=50, moments=True)
+    one = kernel.FastSPU(config, a_q, b_q, params, seeds, threads=1)
+    many = kernel.FastSPU(config, a_q, b_q, params, seeds, threads=3)
+    assert many.run() == one.run()
+    assert np.array_equal(many.x_q, one.x_q)
+
+
+def test_chain_groups_cover_every_chain_once_in_even_groups():
+    for chains in range(1, 20):
+        for threads in range(1, 6):
+            groups = kernel.chain_groups(chains, threads)
+            assert [c for lo, hi in groups for c in range(lo, hi)] == list(range(chains))
+            assert len(groups) <= threads and all(hi > lo for lo, hi in groups)
+            assert all((hi - lo) % 2 == 0 for lo, hi in groups[:-1])
+
+
+def test_thread_count_from_the_environment(monkeypatch):
+    monkeypatch.setenv(kernel.THREADS_ENV, "3")
+    assert kernel.default_threads() == 3
+    monkeypatch.setenv(kernel.THREADS_ENV, "0")
+    with pytest.raises(ConfigError, match=kernel.THREADS_ENV):
+        kernel.default_threads()

@@ -16,14 +16,18 @@ values held in int64 and masked after the left shift. The second-moment accumula
 |sum y_i y_j| <= samples * 2**(2 fy) < 2**63 (:attr:`SPUConfig.sum_xx_bits` <= 64).
 
 Cost: per Euler step and chain n**2 multiply-adds (the coupling) and O(n) integer work; per
-sample n(n+1)/2 multiply-adds with moments on. One thread; the GIL is released while it runs, so
-an emulated device answers STATUS meanwhile. The first call on a machine compiles the kernel
+sample n(n+1)/2 multiply-adds with moments on. Chains are independent, so a job's chains are
+split into contiguous groups run by up to :func:`default_threads` threads (each thread runs
+whole chains with the same arithmetic, so the results do not depend on the thread count); the
+GIL is released while they run, so an emulated device answers STATUS meanwhile. The first call on a machine compiles the kernel
 (18 s on the loaded shared machine, ``docs/bench_kernel.md``) and caches it next to this file
 (``cache=True``); later processes load it from there (0.3-7 s, likewise).
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import os
 from typing import Sequence
 
 import numba
@@ -33,13 +37,52 @@ from .config import G_MAX, ConfigError, JobParams, SPUConfig
 from .golden import (PROGRESS_STEPS, SATURATION_COUNTER_MAX, JobResult, cell_seeds,
                      check_job_inputs)
 
-__all__ = ["FastSPU", "run_jobs", "WORK_PER_CALL"]
+__all__ = ["FastSPU", "run_jobs", "WORK_PER_CALL", "THREADS_ENV", "default_threads",
+           "chain_groups"]
 
 _MASK32 = 0xFFFFFFFF
 #: Multiply-adds (chains x steps x n**2) the kernel runs between two returns to Python, where
 #: ``progress`` is called: about a millisecond, so an abort takes effect that fast while the
 #: call overhead (a few microseconds) stays below 1 %.
 WORK_PER_CALL = 1 << 22
+#: Environment variable that sets the kernel's thread count (default: the CPU count). Parallel
+#: worker processes (``thermospu compare --jobs``) set it to 1 so they do not oversubscribe.
+THREADS_ENV = "THERMOSPU_EMULATOR_THREADS"
+
+
+def default_threads() -> int:
+    """Threads a job's chains are spread over: ``$THERMOSPU_EMULATOR_THREADS`` if set (a
+    positive integer), else the number of CPUs."""
+    text = os.environ.get(THREADS_ENV)
+    if text is None:
+        return os.cpu_count() or 1
+    try:
+        threads = int(text)
+    except ValueError:
+        threads = 0
+    if threads < 1:
+        raise ConfigError(f"{THREADS_ENV}={text!r} is not a positive integer")
+    return threads
+
+
+def chain_groups(chains: int, threads: int) -> list[tuple[int, int]]:
+    """Split ``range(chains)`` into at most ``threads`` contiguous (start, stop) groups of
+    near-equal size, every group but the last of even size (the kernel steps chains in pairs)
+    and no group empty."""
+    count = max(1, min(threads, chains // 2))
+    size = -(-chains // count)
+    size += size % 2
+    return [(start, min(start + size, chains)) for start in range(0, chains, size)]
+
+
+_pool: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+def _thread_pool() -> concurrent.futures.ThreadPoolExecutor:
+    global _pool
+    if _pool is None:
+        _pool = concurrent.futures.ThreadPoolExecutor(thread_name_prefix="thermospu-kernel")
+    return _pool
 
 
 @numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
@@ -183,10 +226,13 @@ class FastSPU:
     cell_states : ndarray of uint32, shape (C, n, 4), optional
         The generators' initial (x, y, z, w) words, as loaded by LOAD_SEEDS; by default
         ``cell_seeds(seeds[c], n)``.
+    threads : int, optional
+        Threads the chains are spread over (default :func:`default_threads`); the results are
+        the same for every value.
     """
 
     def __init__(self, config: SPUConfig, a_q, b_q, params: JobParams, seeds: Sequence[int],
-                 cell_states: np.ndarray | None = None):
+                 cell_states: np.ndarray | None = None, threads: int | None = None):
         a_q, b_q = check_job_inputs(config, a_q, b_q, params, seeds)
         n = params.n_active
         self.config, self.params = config, params
@@ -209,6 +255,18 @@ class FastSPU:
             np.asarray(cell_states, dtype=np.uint32).transpose(0, 2, 1), dtype=np.int64)
         self.saturations = np.zeros(self.chains, dtype=np.int64)
         self.steps = 0
+        threads = default_threads() if threads is None else threads
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise ConfigError(f"threads must be a positive int, got {threads!r}")
+        self._groups = chain_groups(self.chains, threads)
+
+    def _advance(self, group: tuple[int, int], stop: int, sum_y, sum_yy) -> None:
+        """Run the chains ``group`` = (start, stop) from step ``self.steps`` to ``stop``."""
+        p, config, c = self.params, self.config, slice(*group)
+        _advance(self._a, self._bias_plus_half[c], self._noise_scale, self._shift,
+                 config.x_min_code, config.x_max_code, config.adc_shift, config.y_min_code,
+                 config.y_max_code, p.burn_in, p.thin, self.steps, stop, self.x_q[c],
+                 self._x_mirror[c], self._rng[c], self.saturations[c], sum_y[c], sum_yy[c])
 
     def run(self, progress=None) -> list[JobResult]:
         """Run the whole job (burn-in, sampling, thinning) from the reset state.
@@ -216,7 +274,7 @@ class FastSPU:
         ``progress``, if given, is called with the number of steps just run, at least every
         ``max(PROGRESS_STEPS, WORK_PER_CALL // (C n**2))`` steps; raising from it stops the job.
         """
-        p, config = self.params, self.config
+        p = self.params
         n = p.n_active
         sum_y = np.zeros((self.chains, n), dtype=np.int64)
         sum_yy = np.zeros((self.chains, n * (n + 1) // 2 if p.moments else 0), dtype=np.int64)
@@ -224,10 +282,11 @@ class FastSPU:
         total = p.steps
         while self.steps < total:
             stop = min(total, self.steps + per_call)
-            _advance(self._a, self._bias_plus_half, self._noise_scale, self._shift,
-                     config.x_min_code, config.x_max_code, config.adc_shift,
-                     config.y_min_code, config.y_max_code, p.burn_in, p.thin, self.steps, stop,
-                     self.x_q, self._x_mirror, self._rng, self.saturations, sum_y, sum_yy)
+            pending = [_thread_pool().submit(self._advance, group, stop, sum_y, sum_yy)
+                       for group in self._groups[1:]]
+            self._advance(self._groups[0], stop, sum_y, sum_yy)
+            for other in pending:
+                other.result()
             done, self.steps = stop - self.steps, stop
             if progress:
                 progress(done)
