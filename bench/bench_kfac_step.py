@@ -6,18 +6,34 @@ Digits, MLP 64-128-128-10 (tanh), batch 64, inverse update every 10 steps, one t
 Each row interleaves an SGD step and a K-FAC step on the same batches
 (:func:`thermospu.host_kfac.train.measure_step_times`), so both see the same machine load; the
 ratio is the mean K-FAC step (inverse updates included) over the mean SGD step. The SPU rows run
-Method 1 on the emulated SPU (model transport, bit-exact) with 8-bit DAC and ADC.
+Method 1 on the emulated SPU (model transport, bit-exact) with 8-bit DAC and ADC. A second
+table splits the inverse updates of the 2000-sample row by where their time goes (cProfile,
+cumulative seconds of named driver functions per inverse update; the parts overlap where one
+calls another).
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import pathlib
 import platform
+import pstats
 import time
 
 from thermospu.host_kfac.data import load_dataset
 from thermospu.host_kfac.train import TrainConfig, measure_step_times, set_threads
+
+#: Driver functions whose cumulative time the breakdown reports: (file suffix, function, label).
+PARTS = [
+    ("host_kfac/preconditioner.py", "_update_inverses", "whole inverse update (6 factors)"),
+    ("driver/device.py", "_validate_matrix", "validation (symmetry, Cholesky check)"),
+    ("driver/device.py", "load", "load: equilibrate, quantize, prove positive definite"),
+    ("driver/runner.py", "pilot", "ranging pilot runs"),
+    ("driver/transports/protocol.py", "_wait", "device busy (the emulation's job time)"),
+    ("driver/transports/protocol.py", "request", "wire frames (encode, CRC, emulator parse)"),
+    ("driver/reconstruct.py", "inverse_std_errors", "error bars (batch means over jobs)"),
+]
 
 ROWS = [
     ("K-FAC digital", dict(solver="digital")),
@@ -48,8 +64,31 @@ def main() -> None:
                f"{t['ratio']:.1f}x | {t['ratio_median']:.1f}x |")
         print(row, flush=True)
         lines.append(row)
+    lines += ["", *breakdown(data, args.steps)]
     pathlib.Path(args.out).write_text("\n".join(lines) + "\n")
     print(f"wrote {args.out}")
+
+
+def breakdown(data, steps: int) -> list[str]:
+    """Markdown lines: where the inverse updates of the 2000-sample SPU row spend their time."""
+    cfg = TrainConfig(optimizer="kfac", hidden=(128, 128), batch_size=64, inv_update_interval=10,
+                      **dict(ROWS)["K-FAC SPU M1 8/8, 2000 samples"])
+    measure_step_times(cfg, steps=10, data=data)            # compile and warm up first
+    profile = cProfile.Profile()
+    profile.enable()
+    measure_step_times(cfg, steps=steps, data=data)
+    profile.disable()
+    stats = pstats.Stats(profile).stats
+    updates = max(1, -(-steps // 10))
+    lines = [f"Where the {updates} inverse updates of the 2000-sample row went (seconds per "
+             f"update, cProfile's cumulative time, so nested parts overlap):", "",
+             "| part | s / update |", "|---|---|"]
+    for suffix, function, label in PARTS:
+        total = sum(entry[3] for (path, _, name), entry in stats.items()
+                    if path.endswith(suffix) and name == function)
+        lines.append(f"| {label} | {total / updates:.3f} |")
+        print(lines[-1], flush=True)
+    return lines
 
 
 if __name__ == "__main__":

@@ -30,13 +30,14 @@ def wishart(n: int, m: int, seed: int):
     return G @ G.T / m, rng.standard_normal(n)
 
 
-def kfac_like(n: int, seed: int):
+def kfac_like(n: int, seed: int, damping: float = 2e-3):
     """A damped second moment of layer inputs whose features have very different scales (as
-    K-FAC's activation factors do): E[a a^T] + damping, a = scaled correlated features."""
+    K-FAC's activation factors do): E[a a^T] + damping, a = scaled correlated features. At
+    n = 24, seed 2 the condition number is 525 with the default damping, 5137 with 2e-4."""
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((512, n)) @ rng.standard_normal((n, n)) / np.sqrt(n)
     X *= np.logspace(0, -1.5, n)
-    A = X.T @ X / 512 + 2e-3 * np.eye(n)
+    A = X.T @ X / 512 + damping * np.eye(n)
     return A, rng.standard_normal(n)
 
 

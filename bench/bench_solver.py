@@ -35,6 +35,7 @@ import numpy as np
 ROWS = [("Wishart 32", ("wishart", (32, 56, 1)), 10_000),
         ("Wishart 32", ("wishart", (32, 56, 1)), 100_000),
         ("K-FAC-like 24", ("kfac_like", (24, 2)), 10_000),
+        ("K-FAC-like 24", ("kfac_like", (24, 2, 2e-4)), 10_000),
         ("Wishart 64", ("wishart", (64, 130, 3)), 10_000)]
 WIDTHS = {"16-bit": dict(a_bits=16, b_bits=16, out_bits=16),
           "8/8": dict(a_bits=8, b_bits=8, out_bits=8)}
