@@ -49,6 +49,7 @@ import numpy as np
 from thermospu.rtl.spec.config import SPUConfig
 
 from . import autorange, inputs, jobs as jobs_module, runner, uncertainty
+from .blas import one_blas_thread
 from .errors import (DeviceCapacityError, InvalidInputError, NotPositiveDefiniteError,
                      NotSymmetricError, ShapeError)
 from .diagnostics import SolveDiagnostics
@@ -204,6 +205,7 @@ class Device:
     def description(self) -> str:
         return self.backend.description
 
+    @one_blas_thread
     def load(self, A) -> LoadedMatrix:
         """Validate, condition, quantize and analyse ``A`` (symmetric positive definite,
         n <= N). Cost O(n**3) on the host (the exact positive-definiteness check)."""
@@ -373,6 +375,7 @@ class Device:
         return jobs_module.job_count(n_samples, loaded.plan.burn_in, loaded.plan.thin, self.jobs)
 
     # --- solve ---------------------------------------------------------------------------------
+    @one_blas_thread
     def _solve(self, A, b, samples, tol, seed) -> tuple[np.ndarray, SolveDiagnostics]:
         started = time.perf_counter()
         loaded = self._loaded(A)
@@ -444,6 +447,7 @@ class Device:
                       pilot_steps=pilot_steps, jobs=k)
 
     # --- inverse -------------------------------------------------------------------------------
+    @one_blas_thread
     def _inv(self, A, samples, tol, seed) -> tuple[np.ndarray, SolveDiagnostics]:
         started = time.perf_counter()
         loaded = self._loaded(A)
