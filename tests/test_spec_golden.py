@@ -11,7 +11,7 @@ from thermospu.rtl.spec.config import G_STD, ConfigError, JobParams, SPUConfig
 from thermospu.rtl.spec.golden import (GoldenSPU, XorShift128Bank, cell_seeds, gaussian_from_words,
                                   run_job, run_jobs)
 
-from reference_model import run_reference
+from reference_model import run_reference, splitmix64_words
 
 
 def random_job(rng, config, n):
@@ -132,6 +132,13 @@ def test_cell_seeds_are_distinct_and_published_first_words():
     assert len({tuple(s) for s in seeds.tolist()}) == 3
     # SplitMix64(0)'s first output is 0xE220A8397B1DCDAF (Vigna's reference implementation).
     assert (int(seeds[0, 1]) << 32 | int(seeds[0, 0])) == 0xE220A8397B1DCDAF
+
+
+@pytest.mark.parametrize("seed", [0, 1, 0x9E3779B97F4A7C15, 2**63, 2**64 - 1, 987654321987654321])
+def test_cell_seeds_equal_the_sequential_reference(seed):
+    """The array form of the seed derivation equals the reference model's step-by-step
+    SplitMix64 (64-bit wrap-around included)."""
+    assert cell_seeds(seed, 37).tolist() == splitmix64_words(seed, 37)
 
 
 def test_xorshift128_reference_sequence():

@@ -51,15 +51,6 @@ _MASK64 = (1 << 64) - 1
 _GOLDEN_GAMMA = 0x9E3779B97F4A7C15
 
 
-def _splitmix64(state: int) -> tuple[int, int]:
-    """One step of SplitMix64 (Steele, Lea, Flood 2014): returns (new_state, output)."""
-    state = (state + _GOLDEN_GAMMA) & _MASK64
-    z = state
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
-    return state, z ^ (z >> 31)
-
-
 def cell_seeds(seed: int, n: int) -> np.ndarray:
     """Initial xorshift128 states of cells 0..n-1 for a 64-bit job seed.
 
@@ -75,14 +66,17 @@ def cell_seeds(seed: int, n: int) -> np.ndarray:
     """
     if not 0 <= seed <= _MASK64:
         raise ConfigError(f"seed must be a 64-bit unsigned integer, got {seed}")
-    words = np.empty((n, 4), dtype=np.uint32)
-    state = seed
-    for i in range(n):
-        state, lo = _splitmix64(state)
-        state, hi = _splitmix64(state)
-        words[i] = (lo & 0xFFFFFFFF, lo >> 32, hi & 0xFFFFFFFF, hi >> 32)
-        if not words[i].any():
-            words[i, 0] = 1
+    # Output k (k = 1, 2, ...) of the stream is the mix of the counter seed + k * gamma, so all
+    # 2n outputs come from one array expression (uint64 arithmetic wraps modulo 2**64).
+    z = np.uint64(seed) + np.arange(1, 2 * n + 1, dtype=np.uint64) * np.uint64(_GOLDEN_GAMMA)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z ^= z >> np.uint64(31)
+    lo, hi = z[0::2], z[1::2]
+    low32 = np.uint64(0xFFFFFFFF)
+    words = np.stack([lo & low32, lo >> np.uint64(32), hi & low32, hi >> np.uint64(32)],
+                     axis=1).astype(np.uint32)
+    words[~words.any(axis=1), 0] = 1
     return words
 
 
