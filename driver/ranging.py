@@ -74,10 +74,14 @@ class Ranging:
 
 
 def unpack_upper(sum_yy: np.ndarray, n: int) -> np.ndarray:
-    """The symmetric (n, n) matrix whose row-major upper triangle is ``sum_yy``."""
-    full = np.zeros((n, n))
-    full[np.triu_indices(n)] = sum_yy
-    return full + np.triu(full, 1).T
+    """The symmetric (n, n) matrix whose row-major upper triangle is ``sum_yy`` (shape (m,),
+    m = n(n+1)/2); a stack of triangles (shape (..., m)) gives a stack of matrices."""
+    sum_yy = np.asarray(sum_yy)
+    full = np.zeros(sum_yy.shape[:-1] + (n, n))
+    rows, cols = np.triu_indices(n)
+    full[..., rows, cols] = sum_yy
+    full[..., cols, rows] = sum_yy
+    return full
 
 
 def range_fill(result, config: SPUConfig) -> tuple[float, float]:

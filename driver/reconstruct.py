@@ -34,18 +34,28 @@ def inverse_from_moments(result, quantized: QuantizedMatrix, h: float, beta: flo
     """S**-1 from the moments: beta (I - h S_dev / 2) Cov(y) / scale_A (the exact
     Euler--Maruyama correction when ``correct``), the ADC's rounding variance LSB**2/12
     (Sheppard) taken out. Also returns whether some variance fell below 4 LSB**2."""
+    [inverse], [low_resolution] = _inverses_from_moments([result], quantized, h, beta, config,
+                                                         correct)
+    return inverse, bool(low_resolution)
+
+
+def _inverses_from_moments(results: list, quantized: QuantizedMatrix, h: float, beta: float,
+                           config: SPUConfig, correct: bool) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`inverse_from_moments` of every result at once: (K, n, n) estimates and (K,)
+    low-resolution flags."""
     lsb_y = 2.0**-config.fy
-    n = len(result.sum_y)
-    mean = result.sum_y / result.count * lsb_y
-    second = unpack_upper(result.sum_yy, n) / result.count * lsb_y**2
-    cov = (second - np.outer(mean, mean)) * (result.count / (result.count - 1))
+    n = len(results[0].sum_y)
+    count = np.array([r.count for r in results], dtype=np.float64)[:, None, None]
+    mean = np.stack([r.sum_y for r in results])[:, :, None] / count * lsb_y     # (K, n, 1)
+    second = unpack_upper(np.stack([r.sum_yy for r in results]), n) / count * lsb_y**2
+    cov = (second - mean * mean.transpose(0, 2, 1)) * (count / (count - 1))
     cov -= np.eye(n) * lsb_y**2 / 12             # Sheppard: ADC rounding variance
     if correct:
         inv_dev = beta * (np.eye(n) - h * quantized.device_matrix / 2) @ cov
     else:
         inv_dev = beta * cov
-    low_resolution = bool(np.min(np.diag(cov)) < 4 * lsb_y**2)
-    return (inv_dev + inv_dev.T) / 2 / quantized.scale, low_resolution
+    low_resolution = np.min(np.diagonal(cov, axis1=1, axis2=2), axis=1) < 4 * lsb_y**2
+    return (inv_dev + inv_dev.transpose(0, 2, 1)) / 2 / quantized.scale, low_resolution
 
 
 def solution_std_errors(job_results: list, b_scale: float, quantized: QuantizedMatrix,
@@ -72,8 +82,7 @@ def inverse_std_errors(job_results: list, quantized: QuantizedMatrix, h: float, 
     when there are at least 2, else the Gaussian model Var(C_ij) = (C_ii C_jj + C_ij**2) / ESS
     (ESS = samples / autocorrelation time of the slowest mode)."""
     if len(job_results) >= 2:
-        estimates = np.stack([inverse_from_moments(r, quantized, h, beta, config, correct)[0]
-                              for r in job_results])
+        estimates, _ = _inverses_from_moments(job_results, quantized, h, beta, config, correct)
         return batch_std_error(estimates)
     [result] = job_results
     inverse, _ = inverse_from_moments(result, quantized, h, beta, config, correct)
