@@ -65,7 +65,8 @@ def main(argv=None) -> int:
 
     A, b = bench_quantize.wishart(32, 56, 1)
     start = time.perf_counter()
-    lines = ["| impairment | size | solve (refined) | solve (refine=0) | inverse | clipped A codes |",
+    lines = ["| impairment | size | solve (refined) | solve (refine=0) | inverse "
+             "| clipped A codes |",
              "|---|---:|---:|---:|---:|---:|"]
     baseline = measure(A, b, IMPAIRMENTS[0], 0.0, 1, args.samples)
     lines.append(f"| none | 0 | {baseline['solve']:.2e} | {baseline['solve_r0']:.2e} | "
