@@ -590,7 +590,10 @@ def open(uri: str = "model", *, samples: int = 10_000, range_target: float = 0.7
         See :class:`Device` (``step_limit`` None: its default).
     **config
         :class:`~thermospu.rtl.spec.config.SPUConfig` fields for emulated devices (n, a_bits, b_bits,
-        x_bits, out_bits, sigma_bits, max_samples_log2, lanes).
+        x_bits, out_bits, sigma_bits, max_samples_log2, lanes), and any option of
+        :func:`~thermospu.driver.transports.open_backend`: link options and the analog
+        impairments (``coupling_mismatch``, ..., ``impairment_seed``; docs/spu.md, "Analog
+        impairments").
     """
     backend = open_backend(uri, **config)
     return Device(backend, samples=samples, range_target=range_target,

@@ -20,6 +20,14 @@ differs. Every transport also takes ``timeout`` (seconds per request) and ``retr
 attempts on a lost or corrupted frame) and ``deadline`` (seconds one device call may take in
 all; by default derived from the job's size, see :meth:`.protocol.FramedBackend.default_deadline`),
 checked by :func:`.protocol.check_link_options` before anything is opened.
+
+Every transport also takes the analog impairments of :mod:`.impairments` (docs/spu.md, "Analog
+impairments"): ``coupling_mismatch``, ``self_mismatch``, ``dac_gain_error``, ``dac_offset``,
+``adc_gain_error``, ``adc_offset``, ``noise_spread`` (floats >= 0, relative std or fraction of
+full scale; default 0) and ``impairment_seed`` (the chip's fixed pattern; default 0), e.g.
+``model?coupling_mismatch=0.02&impairment_seed=3``. They are applied on the host side, so the same
+imprecise chip can be emulated, simulated or put in front of a board; with all sizes 0 the
+transport is returned unwrapped, its answers bit-identical.
 """
 
 from __future__ import annotations
@@ -31,8 +39,10 @@ from thermospu.rtl.spec.config import ConfigError, SPUConfig
 
 from ..errors import TransportError
 from .base import Backend
+from .impairments import IMPAIRMENT_OPTIONS, ImpairedBackend, Impairments
 
-__all__ = ["Backend", "KNOWN_URIS", "SCHEMES", "emulates", "open_backend", "parse_uri"]
+__all__ = ["Backend", "ImpairedBackend", "Impairments", "KNOWN_URIS", "SCHEMES", "emulates",
+           "open_backend", "parse_uri"]
 
 #: URI schemes, and how their URIs look (for messages).
 SCHEMES = ("model", "sim", "serial", "auto")
@@ -93,8 +103,10 @@ def open_backend(uri: str = "model", **kwargs) -> Backend:
     """Open the transport named by ``uri``.
 
     Keyword arguments and URI options: SPUConfig fields (emulating transports only), ``timeout``,
-    ``retries`` and ``deadline`` (all), ``baud`` (serial), ``max_request_payload`` (sim).
-    Keyword arguments win over URI options.
+    ``retries`` and ``deadline`` (all), the impairments of :data:`.impairments.IMPAIRMENT_OPTIONS`
+    (all), ``baud`` (serial), ``max_request_payload`` (sim). Keyword arguments win over URI
+    options. A non-zero impairment returns the transport wrapped in an
+    :class:`~.impairments.ImpairedBackend`; otherwise the transport itself.
     """
     from .protocol import check_link_options
 
@@ -104,11 +116,21 @@ def open_backend(uri: str = "model", **kwargs) -> Backend:
     check_link_options({k: v for k, v in kwargs.items()
                         if k in LINK_OPTIONS and v is not None and not isinstance(v, str)})
     config_fields = {name: int for name in SPUConfig.__dataclass_fields__}
-    allowed = {**LINK_OPTIONS, **TRANSPORT_OPTIONS.get(scheme, {}), **config_fields}
+    allowed = {**LINK_OPTIONS, **IMPAIRMENT_OPTIONS, **TRANSPORT_OPTIONS.get(scheme, {}),
+               **config_fields}
     options = _typed(uri_options, allowed, uri)
     options.update(_typed({k: v for k, v in kwargs.items() if v is not None}, allowed, uri))
     link_options = check_link_options({k: options.pop(k) for k in list(options)
                                        if k in LINK_OPTIONS})
+    impairments = Impairments.from_options({k: options.pop(k) for k in list(options)
+                                            if k in IMPAIRMENT_OPTIONS})
+    backend = _open(scheme, target, uri, options, link_options)
+    return ImpairedBackend(backend, impairments) if impairments.active else backend
+
+
+def _open(scheme: str, target: str, uri: str, options: dict, link_options: dict) -> Backend:
+    """The transport itself, from typed options (SPUConfig fields and its own)."""
+    config_fields = SPUConfig.__dataclass_fields__
     if scheme == "serial" or (scheme == "sim" and not emulates(uri)):
         required = {k: options.pop(k) for k in list(options) if k in config_fields}
         return _checked(_open_reporting(scheme, target, uri, options, link_options), required)
