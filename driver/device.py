@@ -48,8 +48,7 @@ import numpy as np
 
 from thermospu.rtl.spec.config import SPUConfig
 
-from . import autorange, inputs, jobs as jobs_module, runner, uncertainty
-from .blas import one_blas_thread
+from . import autorange, blas, inputs, jobs as jobs_module, runner, uncertainty
 from .errors import (DeviceCapacityError, InvalidInputError, NotPositiveDefiniteError,
                      NotSymmetricError, ShapeError)
 from .diagnostics import SolveDiagnostics
@@ -205,7 +204,7 @@ class Device:
     def description(self) -> str:
         return self.backend.description
 
-    @one_blas_thread
+    @blas.one_blas_thread
     def load(self, A) -> LoadedMatrix:
         """Validate, condition, quantize and analyse ``A`` (symmetric positive definite,
         n <= N). Cost O(n**3) on the host (the exact positive-definiteness check)."""
@@ -375,7 +374,7 @@ class Device:
         return jobs_module.job_count(n_samples, loaded.plan.burn_in, loaded.plan.thin, self.jobs)
 
     # --- solve ---------------------------------------------------------------------------------
-    @one_blas_thread
+    @blas.one_blas_thread
     def _solve(self, A, b, samples, tol, seed) -> tuple[np.ndarray, SolveDiagnostics]:
         started = time.perf_counter()
         loaded = self._loaded(A)
@@ -447,7 +446,7 @@ class Device:
                       pilot_steps=pilot_steps, jobs=k)
 
     # --- inverse -------------------------------------------------------------------------------
-    @one_blas_thread
+    @blas.one_blas_thread
     def _inv(self, A, samples, tol, seed) -> tuple[np.ndarray, SolveDiagnostics]:
         started = time.perf_counter()
         loaded = self._loaded(A)
@@ -589,11 +588,9 @@ def open(uri: str = "model", *, samples: int = 10_000, range_target: float = 0.7
     quantization, refine, jobs, step_limit
         See :class:`Device` (``step_limit`` None: its default).
     **config
-        :class:`~thermospu.rtl.spec.config.SPUConfig` fields for emulated devices (n, a_bits, b_bits,
-        x_bits, out_bits, sigma_bits, max_samples_log2, lanes), and any option of
+        SPUConfig fields for emulated devices (n, a_bits, ...), and any other option of
         :func:`~thermospu.driver.transports.open_backend`: link options and the analog
-        impairments (``coupling_mismatch``, ..., ``impairment_seed``; docs/spu.md, "Analog
-        impairments").
+        impairments (``coupling_mismatch``, ...; docs/spu.md, "Analog impairments").
     """
     backend = open_backend(uri, **config)
     return Device(backend, samples=samples, range_target=range_target,
