@@ -14,7 +14,8 @@ import sys
 import time
 
 BENCHES = ["bench_spec", "bench_cycles", "bench_simspeed", "bench_synth", "bench_protocol",
-           "bench_boards", "bench_costmodel_calibration", "bench_solver", "bench_kfac_step"]
+           "bench_boards", "bench_costmodel_calibration", "bench_solver", "bench_kfac_step",
+           "bench_impairments"]
 
 
 def main(argv: list[str]) -> int:
