@@ -199,9 +199,10 @@ def _bits_section(summary: dict, plan: ComparisonPlan, out_dir: pathlib.Path,
     return lines
 
 
-def _sweep_table(summary: dict, groups: list[tuple[object, str]], against: str) -> list[str]:
+def _sweep_table(summary: dict, groups: list[tuple[float, str]], against: str,
+                 parameter: str) -> list[str]:
     rows = summary["groups"]
-    lines = [f"| value | final test acc | Δ vs {against} (points, paired) | device error median "
+    lines = [f"| {parameter} | final test acc | Δ vs {against} (points, paired) | device error median "
              "(p90) | SPU Euler steps / step | fallbacks |", "|---|---|---|---|---|---|"]
     for value, g in groups:
         if g in rows:
@@ -236,7 +237,7 @@ def _samples_section(summary: dict, plan: ComparisonPlan, out_dir: pathlib.Path,
             f"{plan.main_bits}/{plan.main_bits} bits)", "",
             "Where more samples stop lowering the device error, quantization rather than "
             "sampling noise limits it.", "",
-            *_sweep_table(summary, groups, "K-FAC digital"), "",
+            *_sweep_table(summary, groups, "K-FAC digital", "samples per job"), "",
             "![accuracy and device error vs samples](accuracy_vs_samples.png)", ""]
 
 
@@ -251,7 +252,7 @@ def _impairment_section(summary: dict, plan: ComparisonPlan, out_dir: pathlib.Pa
         threshold = summary["impairment_thresholds"].get(name)
         _sweep_plot(summary, groups, out_dir / f"impairment_{name}.png", xlabel=name,
                     log_x=True, title=f"{name}, {title}")
-        lines += [f"### `{name}`", "", *_sweep_table(summary, groups, best_adam), "",
+        lines += [f"### `{name}`", "", *_sweep_table(summary, groups, best_adam, "size"), "",
                   "Smallest size at which K-FAC SPU's mean final accuracy falls below the best "
                   "Adam's: " + ("not within the sweep" if threshold is None
                                else f"**{threshold:g}**") + ".", "",
@@ -265,7 +266,8 @@ def _device_error_scatter(summary: dict, results: list[dict], out_dir: pathlib.P
     points: dict[str, tuple[list, list]] = {}
     for m in results:
         if m.get("device_error"):
-            kind = m["group"].split(" ")[0] if not m["group"].startswith("K-FAC") else "main"
+            kind = {"K-FAC": "main SPU runs", "sweep": "bits sweep", "samples": "sampling sweep",
+                    "impair": "impairments"}[m["group"].split(" ")[0]]
             x, y = points.setdefault(kind, ([], []))
             x.append(m["device_error"]["median"])
             y.append(m["final_test_accuracy"])
