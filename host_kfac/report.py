@@ -153,9 +153,13 @@ def plot_accuracy_and_error(x: list[float], accuracy: list[float], half: list, e
                        capsize=3, lw=1.2, color="C1")
         right.set_yscale("log")
     right.set_ylabel("device relative error (median..p90)")
+    from matplotlib.ticker import NullFormatter
     for ax in (left, right):
         if log_x:
             ax.set_xscale("log")
+        ax.set_xticks(list(x))
+        ax.set_xticklabels([f"{v:g}" for v in x])
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(xlabel)
     fig.suptitle(title, fontsize=9)
     _save(plt, fig, pathlib.Path(path))
