@@ -24,12 +24,12 @@ import time
 
 import numpy as np
 
-from .compare_plan import (DIGITS, FULL, MNIST1D, PLANS, QUICK, WIDE, ComparisonPlan,
+from .compare_plan import (DIGITS, MNIST1D, PLANS, QUICK, WIDE, ComparisonPlan,
                            model_fields, plan_runs, spu_group)
 from .compare_stats import paired_difference, t_interval
 from .train import TrainConfig, measure_step_times, set_threads, train
 
-__all__ = ["ComparisonPlan", "DIGITS", "FULL", "QUICK", "MNIST1D", "WIDE", "PLANS", "plan_runs",
+__all__ = ["ComparisonPlan", "DIGITS", "QUICK", "MNIST1D", "WIDE", "PLANS", "plan_runs",
            "run_comparison", "summarize", "groups_of"]
 
 def _run_one(item):
@@ -57,7 +57,7 @@ def _cache_path(cache_dir, cfg: TrainConfig):
     return pathlib.Path(cache_dir) / f"{key[:20]}.json"
 
 
-def run_comparison(plan: ComparisonPlan = FULL, out_dir="runs/compare", *, jobs: int | None = None,
+def run_comparison(plan: ComparisonPlan = DIGITS, out_dir="runs/compare", *, jobs: int | None = None,
                    progress: bool = True, cache_dir=None,
                    command: str = "thermospu.host_kfac.compare.run_comparison") -> dict:
     """Run ``plan`` with ``jobs`` worker processes (default: CPU count), write the report into

@@ -21,7 +21,7 @@ import dataclasses
 
 from .train import TrainConfig
 
-__all__ = ["ComparisonPlan", "DIGITS", "FULL", "QUICK", "MNIST1D", "WIDE", "PLANS", "plan_runs",
+__all__ = ["ComparisonPlan", "DIGITS", "QUICK", "MNIST1D", "WIDE", "PLANS", "plan_runs",
            "model_fields", "impairment_uri", "spu_group", "IMPAIRMENT_OPTIONS"]
 
 #: The driver's impairment URI options (fractions of full scale or relative sizes; see
@@ -82,7 +82,6 @@ class ComparisonPlan:
 
 #: The digits comparison of docs/report/ (MLP 64-32-10, 200 steps, 3 seeds).
 DIGITS = ComparisonPlan()
-FULL = DIGITS
 #: Seconds to a minute: one seed, no sweeps, Method 1 only (CI and the README's demo).
 QUICK = ComparisonPlan(name="quick", steps=100, seeds=(0,), adam_lrs=(3e-3,), sgd_lrs=(0.1,),
                        methods=("inverse",), bits=(), timing_steps=50)
