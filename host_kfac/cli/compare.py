@@ -29,8 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--methods", nargs="+", choices=("inverse", "linsolve"), default=None,
                         help="SPU methods at 8/8 bits (default: both; --quick: inverse)")
     parser.add_argument("--bits", nargs="*", type=types.config_field("a_bits"), default=None,
-                        help="bit widths of the input/output sweep (default 4 6 8 12 16; give "
-                             "none to skip the sweep)")
+                        help="bit widths of the input/output sweep (default: the plan's, "
+                             "digits 4 6 8 12 16; give none to skip the sweep)")
     parser.add_argument("--jobs", type=types.positive_int, default=None,
                         help="parallel worker processes (default: CPU count)")
     parser.add_argument("--cache", default=None,
