@@ -24,6 +24,10 @@ Solvers:
   per right-hand side column (the device's sample means), so no inverse is ever formed.
   :func:`thermodynamic_solver` picks one by its name.
 
+With ``measure_error=True`` the SPU solvers also log the **device error** of every answer
+against the exact float64 answer of the same system (:class:`DeviceErrorRecord`, summarised by
+:func:`device_error_summary`): an extra O(n³) host solve per factor, so it is off by default.
+
 Quantization (input DAC ``a_bits``/``b_bits``, output ADC ``out_bits``), the conservative
 (diagonally boosted, never less damped) input quantization and the sample counts are the
 device's; the solver only chooses how many samples to ask for.
@@ -32,6 +36,7 @@ device's; the solver only chooses how many samples to ask for.
 from __future__ import annotations
 
 import abc
+import dataclasses
 import math
 import warnings
 
@@ -40,7 +45,8 @@ import torch
 
 __all__ = ["Solver", "FactorInverseSolver", "DigitalSolver", "ThermodynamicSolver",
            "ThermodynamicInverseSolver", "ThermodynamicLinsolveSolver", "THERMODYNAMIC_METHODS",
-           "thermodynamic_solver", "block_ranges"]
+           "thermodynamic_solver", "block_ranges", "DeviceErrorRecord",
+           "device_error_summary"]
 
 
 def _finite(t: torch.Tensor) -> bool:
@@ -196,6 +202,62 @@ def block_ranges(size: int, capacity: int) -> list[tuple[int, int]]:
     return list(zip(edges[:-1], edges[1:]))
 
 
+@dataclasses.dataclass(frozen=True)
+class DeviceErrorRecord:
+    """The measured error of one device answer (``ThermodynamicSolver(measure_error=True)``).
+
+    Attributes
+    ----------
+    index : int
+        The layer's inverse update (Method 1) or preconditioning step (Method 2), from 0.
+    layer : str
+        The layer's qualified name.
+    kind : str
+        ``"A"`` or ``"G"``: the damped factor inverted (Method 1) or solved against (Method 2).
+    n : int
+        The factor's size (rows).
+    relative_error : float
+        Method 1: ``||inv_dev - inv||_F / ||inv||_F``; Method 2: ``||X_dev - X||_F / ||X||_F``
+        over the solve's right-hand side columns. The exact answer is float64 on the host, of
+        the same (block-diagonal part of the) damped factor and the same right-hand sides the
+        device was given; dimensionless.
+    euler_steps : int
+        Euler steps the device reported for this answer (summed over chains and blocks).
+    """
+
+    index: int
+    layer: str
+    kind: str
+    n: int
+    relative_error: float
+    euler_steps: int
+
+
+def device_error_summary(records) -> dict:
+    """``count``, ``median``, ``p90`` and ``max`` of the relative errors of ``records``
+    (:class:`DeviceErrorRecord` or their ``dataclasses.asdict`` dicts), overall and per kind
+    (``"A"``, ``"G"`` keys, each a dict of the same statistics); empty dict without records."""
+    rows = [r if isinstance(r, dict) else dataclasses.asdict(r) for r in records]
+
+    def stats(errors):
+        errors = np.asarray(errors, dtype=np.float64)
+        return {"count": int(errors.size), "median": float(np.median(errors)),
+                "p90": float(np.percentile(errors, 90)), "max": float(errors.max())}
+
+    if not rows:
+        return {}
+    out = stats([r["relative_error"] for r in rows])
+    for kind in ("A", "G"):
+        errors = [r["relative_error"] for r in rows if r["kind"] == kind]
+        if errors:
+            out[kind] = stats(errors)
+    return out
+
+
+def _relative_error(answer: np.ndarray, exact: np.ndarray) -> float:
+    return float(np.linalg.norm(answer - exact) / np.linalg.norm(exact))
+
+
 class ThermodynamicSolver(Solver):
     """K-FAC's linear algebra on an SPU (emulated, simulated or a board) through a driver handle:
     the base of the paper's two methods, :class:`ThermodynamicInverseSolver` (Method 1) and
@@ -227,6 +289,10 @@ class ThermodynamicSolver(Solver):
         Base of the device job seeds: job j runs with a 64-bit seed derived from (seed, j) by
         ``numpy.random.SeedSequence``; the job counter is part of :meth:`state_dict`, so a
         resumed run sends the device the same seeds and gets the same answers.
+    measure_error : bool
+        Log the relative error of every device answer against the exact float64 answer
+        (:class:`DeviceErrorRecord`, in :attr:`error_records` and :meth:`state_dict`). Costs an
+        O(n³) host inverse or solve per factor per answer; off by default.
 
     Metrics: ``device_jobs`` (calls to solve/inv), ``spu_steps`` (Euler steps run, summed over
     chains as the device reports them), ``spu_samples``, ``saturations``, ``fallbacks``,
@@ -234,7 +300,8 @@ class ThermodynamicSolver(Solver):
     """
 
     def __init__(self, device, *, samples: int | None = None, tol: float | None = None,
-                 split_blocks: bool = False, fallback: bool = True, seed: int = 0):
+                 split_blocks: bool = False, fallback: bool = True, seed: int = 0,
+                 measure_error: bool = False):
         super().__init__()
         if samples is not None and (isinstance(samples, bool) or not isinstance(samples, int)
                                     or samples < 1):
@@ -249,6 +316,9 @@ class ThermodynamicSolver(Solver):
         self.split_blocks = split_blocks
         self.fallback = fallback
         self.seed = int(seed)
+        self.measure_error = bool(measure_error)
+        self.error_records: list[DeviceErrorRecord] = []
+        self._calls: dict[str, int] = {}       # per layer: inverse updates or steps, from 0
         self._jobs = 0
         self.metrics = {"device_jobs": 0, "spu_steps": 0, "spu_samples": 0, "saturations": 0,
                         "fallbacks": 0, "inverse_updates": 0}
@@ -280,6 +350,16 @@ class ThermodynamicSolver(Solver):
         self._count("spu_samples", int(diagnostics.samples))
         self._count("saturations", int(diagnostics.saturations))
 
+    def _tick(self, layer: str) -> None:
+        """Count one inverse update (Method 1) or step (Method 2) of ``layer``."""
+        self._calls[layer] = self._calls.get(layer, -1) + 1
+
+    def _log_error(self, layer: str, kind: str, answer: np.ndarray, exact: np.ndarray,
+                   steps: int) -> None:
+        self.error_records.append(DeviceErrorRecord(
+            index=self._calls.get(layer, 0), layer=layer, kind=kind, n=int(answer.shape[0]),
+            relative_error=_relative_error(answer, exact), euler_steps=int(steps)))
+
     def _fall_back(self, error: Exception, what: str, *, stacklevel: int) -> None:
         """Re-raise ``error`` unless falling back is allowed; else count and warn (``stacklevel``
         counted from the caller of this method, as ``warnings.warn`` counts)."""
@@ -293,11 +373,15 @@ class ThermodynamicSolver(Solver):
                       RuntimeWarning, stacklevel=stacklevel + 1)
 
     def state_dict(self):
-        return {**super().state_dict(), "seed": self.seed, "jobs": self._jobs}
+        return {**super().state_dict(), "seed": self.seed, "jobs": self._jobs,
+                "calls": dict(self._calls),
+                "error_records": [dataclasses.asdict(r) for r in self.error_records]}
 
     def load_state_dict(self, state):
         super().load_state_dict(state)
         self.seed, self._jobs = state["seed"], state["jobs"]
+        self._calls = dict(state.get("calls", {}))
+        self.error_records = [DeviceErrorRecord(**r) for r in state.get("error_records", [])]
 
 
 class ThermodynamicInverseSolver(ThermodynamicSolver, FactorInverseSolver):
@@ -316,14 +400,26 @@ class ThermodynamicInverseSolver(ThermodynamicSolver, FactorInverseSolver):
         super().__init__(device, **options)
         self._digital = DigitalSolver("cholesky")
 
-    def _device_inv(self, matrix: np.ndarray) -> np.ndarray:
+    def update(self, layer, a_damped, g_damped):
+        self._tick(layer)
+        super().update(layer, a_damped, g_damped)
+
+    def _device_inv(self, matrix: np.ndarray, layer: str, kind: str) -> np.ndarray:
         out = np.zeros_like(matrix)
+        steps = 0
         for start, stop in block_ranges(len(matrix), self.capacity):
             block = matrix[start:stop, start:stop]
             out[start:stop, start:stop], info = self.device.inv_with_info(
                 block, samples=self.samples, tol=self.tol, seed=self._next_seed())
             self._record(info)
-        return (out + out.T) / 2
+            steps += int(info.steps)
+        out = (out + out.T) / 2
+        if self.measure_error and np.isfinite(out).all():
+            exact = np.zeros_like(matrix)
+            for start, stop in block_ranges(len(matrix), self.capacity):
+                exact[start:stop, start:stop] = np.linalg.inv(matrix[start:stop, start:stop])
+            self._log_error(layer, kind, out, exact, steps)
+        return out
 
     def _invert_factor(self, layer, kind, matrix, previous):
         from thermospu.driver.errors import SPUError
@@ -333,7 +429,8 @@ class ThermodynamicInverseSolver(ThermodynamicSolver, FactorInverseSolver):
             self._count("inverse_failures")
             return previous
         try:
-            inverse = torch.from_numpy(self._device_inv(matrix.detach().to(torch.float64).numpy()))
+            factor = matrix.detach().to(torch.float64).numpy()
+            inverse = torch.from_numpy(self._device_inv(factor, layer, kind))
             if not _finite(inverse):
                 raise FloatingPointError("device returned a non-finite inverse")
         except (SPUError, FloatingPointError) as error:
@@ -369,13 +466,24 @@ class ThermodynamicLinsolveSolver(ThermodynamicSolver):
         return [(start, stop, self.device.load(matrix[start:stop, start:stop]))
                 for start, stop in block_ranges(len(matrix), self.capacity)]
 
-    def _device_solve(self, blocks: list, rhs: np.ndarray) -> np.ndarray:
+    def _device_solve(self, blocks: list, rhs: np.ndarray, factor: np.ndarray, layer: str,
+                      kind: str) -> np.ndarray:
+        """Solve ``factor X = rhs`` block by block on the device; with ``measure_error`` log
+        the answer's error against the exact blockwise solution."""
         out = np.empty_like(rhs)
+        steps = 0
         for start, stop, loaded in blocks:
             out[start:stop], info = self.device.solve_with_info(
                 loaded, rhs[start:stop], samples=self.samples, tol=self.tol,
                 seed=self._next_seed())
             self._record(info)
+            steps += int(info.steps)
+        if self.measure_error and np.isfinite(out).all():
+            exact = np.empty_like(rhs)
+            for start, stop, _ in blocks:
+                exact[start:stop] = np.linalg.solve(factor[start:stop, start:stop],
+                                                    rhs[start:stop])
+            self._log_error(layer, kind, out, exact, steps)
         return out
 
     def update(self, layer, a_damped, g_damped):
@@ -389,13 +497,14 @@ class ThermodynamicLinsolveSolver(ThermodynamicSolver):
             return grad
         from thermospu.driver.errors import SPUError
         a_d, g_d = self._factors[layer]
+        self._tick(layer)
         v = grad.detach().to(torch.float64).numpy()
         try:
             if layer not in self._loaded:
                 self._loaded[layer] = [self._load_blocks(a_d), self._load_blocks(g_d)]
             a_blocks, g_blocks = self._loaded[layer]
-            y = self._device_solve(g_blocks, v)         # G_d Y = V: out x (in+1), in+1 rhs
-            u = self._device_solve(a_blocks, y.T).T     # A_d Uᵀ = Yᵀ: (in+1) x out, out rhs
+            y = self._device_solve(g_blocks, v, g_d, layer, "G")     # G_d Y = V: in+1 rhs
+            u = self._device_solve(a_blocks, y.T, a_d, layer, "A").T  # A_d Uᵀ = Yᵀ: out rhs
             if not np.isfinite(u).all():
                 raise FloatingPointError("device returned a non-finite solution")
         except (SPUError, FloatingPointError) as error:

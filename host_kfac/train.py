@@ -29,7 +29,7 @@ from thermospu.rtl.spec.config import ConfigError
 from .data import load_dataset
 from .models import DEFAULT_CHANNELS, DEFAULT_HIDDEN, build_model
 from .optimizer import KFAC
-from .solvers import DigitalSolver, thermodynamic_solver
+from .solvers import DigitalSolver, device_error_summary, thermodynamic_solver
 
 __all__ = ["TrainConfig", "train", "make_optimizer", "make_solver", "measure_step_times",
            "DistributedKFAC", "DEFAULT_LR", "set_threads"]
@@ -97,6 +97,10 @@ class TrainConfig:
         ``"empirical"`` or ``"mc"``.
     split_blocks : bool
         Split factors larger than the SPU into diagonal blocks.
+    measure_error : bool
+        Log the SPU solver's error of every device answer against the exact float64 one
+        (:class:`~.solvers.DeviceErrorRecord`; an O(n³) host solve per answer): the run's
+        metrics then carry ``device_errors`` and their ``device_error`` summary.
     """
 
     dataset: str = "digits"
@@ -127,6 +131,7 @@ class TrainConfig:
     pi_adjust: bool = True
     fisher: str = "empirical"
     split_blocks: bool = False
+    measure_error: bool = False
 
     def __post_init__(self):
         if self.optimizer not in DEFAULT_LR:
@@ -199,7 +204,8 @@ def make_solver(cfg: TrainConfig, layer_sizes: list[int], rank: int = 0):
                          b_bits=cfg.in_bits or default("b_bits", EMULATED_BITS),
                          out_bits=cfg.out_bits or default("out_bits", EMULATED_BITS))
     return thermodynamic_solver(device, cfg.method, samples=cfg.samples, tol=cfg.tol,
-                                split_blocks=cfg.split_blocks, seed=cfg.seed + rank)
+                                split_blocks=cfg.split_blocks, seed=cfg.seed + rank,
+                                measure_error=cfg.measure_error)
 
 
 def _factor_sizes(model) -> list[int]:
@@ -298,7 +304,10 @@ def train(cfg: TrainConfig, *, out_dir=None, progress: bool = True, data=None,
     Metrics: ``config``; per step ``loss``, ``batch_accuracy``, ``wall_s`` (cumulative optimizer
     time, evaluations excluded) and ``spu_steps`` (cumulative Euler steps); per evaluation
     ``eval_steps``, ``test_accuracy``, ``test_loss``; ``final_test_accuracy``,
-    ``best_test_accuracy``, ``solver_metrics`` (fallbacks, device jobs ...), ``diverged``.
+    ``best_test_accuracy``, ``solver_metrics`` (fallbacks, device jobs ...), ``diverged``;
+    with ``cfg.measure_error`` ``device_errors`` (every :class:`~.solvers.DeviceErrorRecord` as
+    a dict; rank 0's own with ``nproc > 1``) and ``device_error`` (their median, 90th
+    percentile, max: :func:`~.solvers.device_error_summary`).
 
     With ``cfg.nproc > 1`` every rank of the initialised ``torch.distributed`` group calls
     this (see the module docstring); losses, accuracies, Euler steps and ``solver_metrics`` are
@@ -392,6 +401,10 @@ def _finish(metrics: dict, kfac, wall: float, world: int) -> None:
     metrics["wall_s_total"] = wall
     metrics["solver_metrics"] = dict(kfac.solver.metrics) if kfac is not None else {}
     metrics["kfac_metrics"] = dict(kfac.metrics) if kfac is not None else {}
+    records = getattr(kfac.solver, "error_records", []) if kfac is not None else []
+    if records:                     # this rank's device answers (with measure_error)
+        metrics["device_errors"] = [dataclasses.asdict(r) for r in records]
+        metrics["device_error"] = device_error_summary(records)
     if world > 1 and kfac is not None:
         from .distributed import gather_rank_reports
         reports = gather_rank_reports(kfac)

@@ -12,7 +12,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true",
                         help="short version: one seed, no learning-rate or bit sweeps, Method 1 "
                              "only (about a minute on 2 cores)")
+    parser.add_argument("--plan", choices=("digits", "mnist1d", "wide"), default=None,
+                        help="the comparison to run (default digits): digits = MLP on digits; "
+                             "mnist1d = Conv1d CNN on MNIST-1D, 5 seeds, bits, sampling and "
+                             "impairment sweeps; wide = 256-256 MLP on MNIST-1D, split on a "
+                             "64-cell SPU. The other options override the plan's values")
     add_model_arguments(parser)
+    # Unset model options leave the plan's values (add_model_arguments' defaults are train's).
+    parser.set_defaults(dataset=None, model=None, activation=None, batch_size=None,
+                        inv_update_interval=None, factor_update_interval=None)
     parser.add_argument("--device", type=types.device_uri, default=None,
                         help="SPU device URI of the thermodynamic K-FAC runs (default 'model': "
                              "the emulated SPU)")
@@ -21,27 +29,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--methods", nargs="+", choices=("inverse", "linsolve"), default=None,
                         help="SPU methods at 8/8 bits (default: both; --quick: inverse)")
     parser.add_argument("--bits", nargs="*", type=types.config_field("a_bits"), default=None,
-                        help="bit widths of the input/output sweep (default 4 6 8 12 16; give "
-                             "none to skip the sweep)")
+                        help="bit widths of the input/output sweep (default: the plan's, "
+                             "digits 4 6 8 12 16; give none to skip the sweep)")
     parser.add_argument("--jobs", type=types.positive_int, default=None,
                         help="parallel worker processes (default: CPU count)")
     parser.add_argument("--cache", default=None,
                         help="directory keeping each finished run, so that an interrupted "
                              "comparison resumes (e.g. runs/compare-cache)")
     parser.add_argument("--out", type=types.writable_dir, default=None,
-                        help="report directory (default runs/compare, or runs/compare-quick with "
-                             "--quick; the committed report is made with --out docs/report)")
+                        help="report directory (default runs/compare, runs/compare-PLAN with "
+                             "--plan, runs/compare-quick with --quick; the committed report is "
+                             "made with --out docs/report)")
 
 
 def run(args) -> int:
     import dataclasses
 
-    from ..compare import FULL, QUICK, run_comparison
-    from ..data import load_dataset
+    from ..compare import PLANS, QUICK, run_comparison
+    from ..compare_stats import format_interval
 
-    plan = QUICK if args.quick else FULL
-    changes = model_options(args, load_dataset(args.dataset))
-    changes["device"] = args.device or "model"
+    if args.quick and args.plan:
+        raise types.UsageError("--quick is its own short plan: give --quick or --plan, not both")
+    plan = QUICK if args.quick else PLANS[args.plan or "digits"]
+    changes = _model_changes(args, plan)
+    if args.device is not None:
+        changes["device"] = args.device
     if args.steps:
         changes["steps"] = args.steps
     if args.seeds:
@@ -51,7 +63,9 @@ def run(args) -> int:
     if args.bits is not None:
         changes["bits"] = tuple(args.bits)
     plan = dataclasses.replace(plan, **changes)
-    out = args.out or types.writable_dir("runs/compare-quick" if args.quick else "runs/compare")
+    default_out = ("runs/compare-quick" if args.quick else
+                   "runs/compare" if plan.name == "digits" else f"runs/compare-{plan.name}")
+    out = args.out or types.writable_dir(default_out)
     summary = run_comparison(plan, out, jobs=args.jobs, cache_dir=args.cache,
                              command=_command_line(args))
     rows = summary["groups"]
@@ -59,7 +73,7 @@ def run(args) -> int:
     print(f"target (best Adam, seed-mean): {summary['target_accuracy']:.4f}")
     for group, r in rows.items():
         reached = r.get("steps_to_target")
-        print(f"{group:<{width}}  final {r['final_mean']:.4f} ± {r['final_std']:.4f}  "
+        print(f"{group:<{width}}  final {format_interval(r['final_mean'], r['final_ci95'])}  "
               f"steps to target {'-' if reached is None else reached}")
     for name, t in summary["step_time"].items():
         print(f"step time {name} / SGD: {t['ratio']:.1f}x")
@@ -67,23 +81,39 @@ def run(args) -> int:
     return 0
 
 
+def _model_changes(args, plan) -> dict:
+    """The plan's model fields with the given model options over them, checked against the
+    data set (a changed data set or model drops the plan's widths that belong to the other)."""
+    from ..data import load_dataset
+
+    merged = {name: getattr(args, name) if getattr(args, name) is not None else getattr(plan, name)
+              for name in ("dataset", "model", "activation", "batch_size", "inv_update_interval",
+                           "factor_update_interval")}
+    same_model = (merged["dataset"], merged["model"]) == (plan.dataset, plan.model)
+    for name in ("hidden", "channels"):
+        given = getattr(args, name)
+        merged[name] = given if given is not None else (getattr(plan, name) if same_model
+                                                        else None)
+    return model_options(argparse.Namespace(**merged), load_dataset(merged["dataset"]))
+
+
 def _command_line(args) -> str:
     """The command that reproduces the report (options that change the plan)."""
     parts = ["thermospu compare"]
     if args.quick:
         parts.append("--quick")
-    if args.dataset != "digits":
-        parts.append(f"--dataset {args.dataset}")
-    if args.model != "mlp":
-        parts.append(f"--model {args.model}")
+    if args.plan:
+        parts.append(f"--plan {args.plan}")
+    for name in ("dataset", "model"):
+        if getattr(args, name) is not None:
+            parts.append(f"--{name} {getattr(args, name)}")
     for name in ("hidden", "channels"):
         if getattr(args, name) is not None:
             parts.append(" ".join([f"--{name}", *map(str, getattr(args, name))]))
-    if args.activation != "tanh":
+    if args.activation is not None:
         parts.append(f"--activation {args.activation}")
-    for name, default in (("batch_size", 128), ("inv_update_interval", 10),
-                          ("factor_update_interval", 1)):
-        if getattr(args, name) != default:
+    for name in ("batch_size", "inv_update_interval", "factor_update_interval"):
+        if getattr(args, name) is not None:
             parts.append(f"--{name.replace('_', '-')} {getattr(args, name)}")
     if args.device is not None:
         parts.append(f"--device {args.device}")
