@@ -19,15 +19,17 @@ from __future__ import annotations
 
 import dataclasses
 
+from thermospu.driver.transports.impairments import IMPAIRMENT_SIZES
+
 from .train import TrainConfig
 
 __all__ = ["ComparisonPlan", "DIGITS", "QUICK", "MNIST1D", "WIDE", "PLANS", "plan_runs",
            "model_fields", "impairment_uri", "spu_group", "IMPAIRMENT_OPTIONS"]
 
 #: The driver's impairment URI options (fractions of full scale or relative sizes; see
-#: docs/spu.md once they land) that an ``impairments`` entry may name.
-IMPAIRMENT_OPTIONS = ("coupling_mismatch", "self_mismatch", "dac_gain_error", "dac_offset",
-                      "adc_gain_error", "adc_offset", "noise_spread")
+#: docs/spu.md, "Analog impairments") that an ``impairments`` entry may name: the sizes, not
+#: the seed (each run's seed is its training seed).
+IMPAIRMENT_OPTIONS = IMPAIRMENT_SIZES
 
 
 @dataclasses.dataclass(frozen=True)

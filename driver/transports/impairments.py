@@ -52,13 +52,16 @@ from thermospu.rtl.spec.golden import JobResult
 from .base import Backend
 
 __all__ = ["Impairments", "ImpairmentPattern", "ImpairedBackend", "IMPAIRMENT_OPTIONS",
-           "MIN_NOISE_SCALE", "perturb_couplings", "perturb_biases", "transform_result"]
+           "IMPAIRMENT_SIZES", "MIN_NOISE_SCALE", "perturb_couplings", "perturb_biases",
+           "transform_result"]
 
 #: URI / keyword options of every transport that set an impairment: name -> type. Each float
 #: names the :class:`Impairments` field of the same name; ``impairment_seed`` sets ``seed``.
 IMPAIRMENT_OPTIONS = {"coupling_mismatch": float, "self_mismatch": float,
                       "dac_gain_error": float, "dac_offset": float, "adc_gain_error": float,
                       "adc_offset": float, "noise_spread": float, "impairment_seed": int}
+#: The options that size an impairment (all but the seed).
+IMPAIRMENT_SIZES = tuple(name for name in IMPAIRMENT_OPTIONS if name != "impairment_seed")
 #: Smallest noise amplitude factor t_i = sqrt(T_i) of a cell (a cell cannot be colder).
 MIN_NOISE_SCALE = 0.1
 #: Independent random streams of the pattern, one per impairment (keeps each pattern fixed when

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from thermospu.driver.transports.impairments import IMPAIRMENT_SIZES as IMPAIRMENT_CHOICES
+
 from . import args as types
 from .train import add_model_arguments, model_options
 
@@ -31,6 +33,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bits", nargs="*", type=types.config_field("a_bits"), default=None,
                         help="bit widths of the input/output sweep (default: the plan's, "
                              "digits 4 6 8 12 16; give none to skip the sweep)")
+    parser.add_argument("--sample-counts", nargs="*", type=types.positive_int, default=None,
+                        help="samples per device job of the sampling sweep (default: the "
+                             "plan's, mnist1d 250 1000 4000 16000; give none to skip it)")
+    parser.add_argument("--impairments", nargs="*", choices=IMPAIRMENT_CHOICES, default=None,
+                        metavar="NAME",
+                        help="which of the plan's impairment sweeps to run (default: all the "
+                             "plan's; give none to skip them); names: "
+                             + ", ".join(IMPAIRMENT_CHOICES))
     parser.add_argument("--jobs", type=types.positive_int, default=None,
                         help="parallel worker processes (default: CPU count)")
     parser.add_argument("--cache", default=None,
@@ -62,6 +72,11 @@ def run(args) -> int:
         changes["methods"] = tuple(args.methods)
     if args.bits is not None:
         changes["bits"] = tuple(args.bits)
+    if args.sample_counts is not None:
+        changes["sample_counts"] = tuple(args.sample_counts)
+    if args.impairments is not None:
+        changes["impairments"] = tuple((name, sizes) for name, sizes in plan.impairments
+                                       if name in args.impairments)
     plan = dataclasses.replace(plan, **changes)
     default_out = ("runs/compare-quick" if args.quick else
                    "runs/compare" if plan.name == "digits" else f"runs/compare-{plan.name}")
@@ -124,4 +139,8 @@ def _command_line(args) -> str:
         parts.append("--methods " + " ".join(args.methods))
     if args.bits is not None:
         parts.append(" ".join(["--bits", *map(str, args.bits)]))
+    if args.sample_counts is not None:
+        parts.append(" ".join(["--sample-counts", *map(str, args.sample_counts)]))
+    if args.impairments is not None:
+        parts.append(" ".join(["--impairments", *args.impairments]))
     return " ".join(parts)
