@@ -46,6 +46,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--out", default="docs/bench_kfac_step.md")
+    parser.add_argument("--note", default="",
+                        help="a sentence for the page on the conditions of the run (e.g. the "
+                             "machine's other load)")
     args = parser.parse_args()
     set_threads(1)
     data = load_dataset("digits")
@@ -53,7 +56,8 @@ def main() -> None:
              f"Measured by `bench/bench_kfac_step.py --steps {args.steps}` on "
              f"{platform.machine()} ({platform.processor() or 'cpu'}), one torch thread, "
              f"{time.strftime('%Y-%m-%d')}. Digits, MLP 64-128-128-10, batch 64, inverse every "
-             f"10 steps; each K-FAC step measured next to an SGD step on the same batch.", "",
+             f"10 steps; each K-FAC step measured next to an SGD step on the same batch. "
+             f"{args.note}".rstrip(), "",
              "| optimizer | SGD step (ms, mean) | K-FAC step (ms, mean) | ratio (mean) | "
              "ratio (median) |", "|---|---|---|---|---|"]
     for label, options in ROWS:
