@@ -28,9 +28,10 @@ With ``measure_error=True`` the SPU solvers also log the **device error** of eve
 against the exact float64 answer of the same system (:class:`DeviceErrorRecord`, summarised by
 :func:`device_error_summary`): an extra O(n³) host solve per factor, so it is off by default.
 
-Quantization (input DAC ``a_bits``/``b_bits``, output ADC ``out_bits``), the conservative
-(diagonally boosted, never less damped) input quantization and the sample counts are the
-device's; the solver only chooses how many samples to ask for.
+Quantization (input DAC ``a_bits``/``b_bits``, output ADC ``out_bits``), the host-side
+conditioning of each factor (diagonal equilibration, nearest rounding, an exact positive-
+definiteness check; docs/spu.md) and the sample counts are the device's; the solver only
+chooses how many samples to ask for.
 """
 
 from __future__ import annotations
