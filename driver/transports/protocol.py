@@ -9,7 +9,8 @@ between the emulated, simulated and physical SPU.
 
 Every call of :meth:`FramedBackend.run_jobs` has one overall deadline (``deadline`` seconds, or
 a default from the job's size: :meth:`FramedBackend.default_deadline`); a device that keeps
-saying RUNNING, or stops answering, ends in :class:`DeviceTimeoutError` by then at the latest.
+saying RUNNING, or stops answering, ends in :class:`DeviceTimeoutError` by then, plus at most
+two request timeouts spent sending ABORT so that the job does not outlive the call.
 Whatever the link raises (an ``OSError`` of any kind, pyserial's ``SerialException``) reaches the
 caller as a :class:`LinkError`, and a malformed answer as a :class:`ProtocolError`: every failure
 of the transport is an :class:`~thermospu.driver.errors.SPUError`.
@@ -440,9 +441,15 @@ class FramedBackend(Backend):
         pause = self.poll_interval / 64
         status = None
         while True:
-            if status is not None and self.client.deadline.remaining() <= 0:
+            if self.client.deadline.remaining() <= 0:
                 self._abort_at_deadline(status, params)
-            data = self.client.request(Command.STATUS)
+            try:
+                data = self.client.request(Command.STATUS)
+            except DeviceTimeoutError:
+                # The deadline may run out inside the request: the job must not outlive it.
+                if self.client.deadline.remaining() <= 0:
+                    self._abort_at_deadline(status, params)
+                raise
             try:
                 status = wire.decode_status(data)
             except ValueError as e:
@@ -459,18 +466,22 @@ class FramedBackend(Backend):
             time.sleep(max(0.0, min(pause, self.client.deadline.remaining())))
             pause = min(2 * pause, self.poll_interval)
 
-    def _abort_at_deadline(self, status: wire.JobStatus, params: JobParams) -> None:
-        """ABORT the job that outlived the call's deadline, then raise DeviceTimeoutError."""
-        deadline, self.client.deadline = self.client.deadline, None   # ABORT gets its own time
+    def _abort_at_deadline(self, status: wire.JobStatus | None, params: JobParams) -> None:
+        """ABORT the job that outlived the call's deadline, then raise DeviceTimeoutError
+        (``status``: the last STATUS answer, None before the first)."""
+        # ABORT gets its own time: two request timeouts (a dead line must not hold the caller).
+        deadline, self.client.deadline = self.client.deadline, Deadline(2 * self.client.timeout)
         try:
             self.client.request(Command.ABORT)
             outcome = "it was aborted"
         except SPUError as e:
             outcome = f"ABORT failed too ({type(e).__name__})"
+        seen = ("no STATUS answer came in time" if status is None else
+                f"the device still said RUNNING after {status.steps} of {params.steps} Euler "
+                f"steps per chain")
         raise DeviceTimeoutError(
             f"{self.name}: the job did not finish within the call's deadline of "
-            f"{deadline.seconds:g} s (the device still said RUNNING after "
-            f"{status.steps} of {params.steps} Euler steps per chain); {outcome}. Call reset() "
+            f"{deadline.seconds:g} s ({seen}); {outcome}. Call reset() "
             f"on the device before the next job, or open it with a larger deadline= (seconds "
             f"per call) if jobs this long are expected.", transport=self.name, command="STATUS")
 
