@@ -15,30 +15,46 @@ from amaranth.utils import ceil_log2
 
 from ..hostbus import HostBusSignature
 from ...spec import regmap as rm
+from ...spec import wire
 from ...spec.config import SPUConfig
 from ...spec.wire import Command, JobState, Status
-from .checks import RequestChecks
+from .checks import RequestChecks, max_ok_length
 from .load_replay import LoadReplay
 from .parameters import MAX_CHAINS, ParameterWriter
 from .receiver import RequestLayout
 from .response_reader import ResponseReader
 from .transmitter import ResponseLayout
 
-__all__ = ["CommandExecutor"]
+__all__ = ["CommandExecutor", "write_bits"]
 
 
 def _reg_address(reg):
     return rm.address(rm.REGION_REGS, reg)
 
 
-def _share_bus(m, initiators, bus):
+def write_bits(config: SPUConfig) -> int:
+    """Bits of write data the engine registers: every word it writes is a two's complement
+    value of this many bits, sign-extended to the bus's 64 (A and B codes sign-extended from
+    a_bits / b_bits, 32-bit seed words and SET_PARAMS values within their limits zero-extended,
+    CONTROL commands), so the bus's upper bits repeat the top one."""
+    largest = max(hi for _, hi in wire.set_params_limits(config, MAX_CHAINS).values())
+    return 1 + max(32, config.a_bits, config.b_bits, largest.bit_length())
+
+
+def _share_bus(m, initiators, bus, data_bits):
     """Drive ``bus`` from ``initiators`` that take turns: one is active at a time and the others
-    drive 0, so their requests are ORed, then registered; every one sees the acknowledges."""
+    drive 0, so their requests are ORed, then registered (write data as ``data_bits``,
+    sign-extended); every one sees the acknowledges."""
     for name in ("addr", "w_data", "w_stb", "r_stb"):
         combined = 0
         for initiator in initiators:
             combined = combined | getattr(initiator, name)
-        m.d.sync += getattr(bus, name).eq(combined)
+        if name == "w_data":
+            w_data = Signal(data_bits)
+            m.d.sync += w_data.eq(combined[:data_bits])
+            m.d.comb += bus.w_data.eq(w_data.as_signed())
+        else:
+            m.d.sync += getattr(bus, name).eq(combined)
     for initiator in initiators:
         m.d.comb += [initiator.r_data.eq(bus.r_data), initiator.r_ack.eq(bus.r_ack)]
 
@@ -105,7 +121,7 @@ class CommandExecutor(wiring.Component):
         wiring.connect(m, reader.data, wiring.flipped(self.data))
 
         request = HostBusSignature().create(path=("request",))
-        _share_bus(m, [request, replay.bus, parameters.bus, reader.bus], bus)
+        _share_bus(m, [request, replay.bus, parameters.bus, reader.bus], bus, write_bits(cfg))
         m.d.comb += [self.buffer.addr.eq(replay.buffer.addr | parameters.buffer.addr),
                      replay.buffer.data.eq(self.buffer.data),
                      parameters.buffer.data.eq(self.buffer.data)]
@@ -121,7 +137,7 @@ class CommandExecutor(wiring.Component):
         core_done = Signal()
         core_aborted = Signal()
         status = Signal(8)
-        response_length = Signal(16)
+        response_length = Signal(range(max_ok_length(cfg, len(self.info_bytes)) + 1))
         m.d.comb += [
             checks.request.eq(fields), checks.core_done.eq(core_done),
             checks.core_aborted.eq(core_aborted), checks.params_valid.eq(params_valid),
