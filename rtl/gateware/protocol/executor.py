@@ -15,7 +15,6 @@ from amaranth.utils import ceil_log2
 
 from ..hostbus import HostBusSignature
 from ...spec import regmap as rm
-from ...spec import wire
 from ...spec.config import SPUConfig
 from ...spec.wire import Command, JobState, Status
 from .checks import RequestChecks, max_ok_length
@@ -32,13 +31,12 @@ def _reg_address(reg):
     return rm.address(rm.REGION_REGS, reg)
 
 
-def write_bits(config: SPUConfig) -> int:
+def write_bits(config: SPUConfig, value_bits: int) -> int:
     """Bits of write data the engine registers: every word it writes is a two's complement
     value of this many bits, sign-extended to the bus's 64 (A and B codes sign-extended from
-    a_bits / b_bits, 32-bit seed words and SET_PARAMS values within their limits zero-extended,
-    CONTROL commands), so the bus's upper bits repeat the top one."""
-    largest = max(hi for _, hi in wire.set_params_limits(config, MAX_CHAINS).values())
-    return 1 + max(32, config.a_bits, config.b_bits, largest.bit_length())
+    a_bits / b_bits, 32-bit seed words and SET_PARAMS values of up to ``value_bits`` bits
+    zero-extended, CONTROL commands), so the bus's upper bits repeat the top one."""
+    return 1 + max(32, config.a_bits, config.b_bits, value_bits)
 
 
 def _share_bus(m, initiators, bus, data_bits):
@@ -121,7 +119,8 @@ class CommandExecutor(wiring.Component):
         wiring.connect(m, reader.data, wiring.flipped(self.data))
 
         request = HostBusSignature().create(path=("request",))
-        _share_bus(m, [request, replay.bus, parameters.bus, reader.bus], bus, write_bits(cfg))
+        _share_bus(m, [request, replay.bus, parameters.bus, reader.bus], bus,
+                   write_bits(cfg, parameters.value_bits))
         m.d.comb += [self.buffer.addr.eq(replay.buffer.addr | parameters.buffer.addr),
                      replay.buffer.data.eq(self.buffer.data),
                      parameters.buffer.data.eq(self.buffer.data)]

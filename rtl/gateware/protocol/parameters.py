@@ -55,12 +55,21 @@ class ParameterWriter(wiring.Component):
         Read port of the request buffer (data one cycle after addr); ``addr`` is 0 when idle.
     bus : Out(HostBusSignature())
         Writes only; every member 0 when idle.
+
+    Attributes
+    ----------
+    limits : dict
+        ``wire.set_params_limits(config, max_chains)``: field -> (lo, hi).
+    value_bits : int
+        Bits of the largest value a field may take (what a job register write needs).
     """
 
     def __init__(self, config: SPUConfig, *, max_request_payload: int, max_chains: int):
         self.config = config
         self.max_request_payload = max_request_payload
         self.max_chains = max_chains
+        self.limits = wire.set_params_limits(config, max_chains)
+        self.value_bits = max(hi for _, hi in self.limits.values()).bit_length()
         super().__init__({
             "start": In(1), "done": Out(1), "ok": Out(1),
             "n_active": Out(range(config.n + 1)), "moments": Out(1),
@@ -76,8 +85,8 @@ class ParameterWriter(wiring.Component):
         replay_index = Signal(range(self.max_request_payload + 1))
         # The field being read, little-endian: only the bytes a limit can reach are kept, a
         # nonzero byte above them (the field is then out of range) only sets ``data_high``.
-        limits = wire.set_params_limits(cfg, self.max_chains)
-        word_bytes = -(-max(hi for _, hi in limits.values()).bit_length() // 8)
+        limits = self.limits
+        word_bytes = -(-self.value_bits // 8)
         data_word = Signal(8 * word_bytes)
         data_high = Signal()
 
