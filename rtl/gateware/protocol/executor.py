@@ -153,6 +153,11 @@ class CommandExecutor(wiring.Component):
             self.response.payload.length.eq(response_length),
         ]
 
+        # The helpers' start strobes are registered: each starts the cycle after CHECK decided,
+        # so the command decode is not on the path into their registers (the executor waits
+        # for their ``done`` or, for the reader, the transmitter takes data after the header).
+        m.d.sync += [replay.start.eq(0), parameters.start.eq(0), reader.start.eq(0)]
+
         def respond(error_status):
             m.d.sync += [status.eq(error_status), response_length.eq(1)]
             m.next = "RESPOND"
@@ -193,10 +198,10 @@ class CommandExecutor(wiring.Component):
                     m.d.sync += [status.eq(Status.OK), response_length.eq(checks.ok_length)]
                     with m.Switch(fields.code):
                         with m.Case(Command.LOAD_A, Command.LOAD_B, Command.LOAD_SEEDS):
-                            m.d.comb += replay.start.eq(1)
+                            m.d.sync += replay.start.eq(1)
                             m.next = "LOAD"
                         with m.Case(Command.SET_PARAMS):
-                            m.d.comb += parameters.start.eq(1)
+                            m.d.sync += parameters.start.eq(1)
                             m.next = "SET_PARAMS"
                         with m.Case(Command.RUN):
                             m.next = "RUN_TRIANGLE"
@@ -205,7 +210,7 @@ class CommandExecutor(wiring.Component):
                                          request.w_data.eq(rm.CONTROL_ABORT), request.w_stb.eq(1)]
                             m.next = "STOP_POLL"
                         with m.Default():
-                            m.d.comb += reader.start.eq(1)
+                            m.d.sync += reader.start.eq(1)
                             m.next = "RESPOND"
 
             with m.State("LOAD"):
