@@ -153,9 +153,7 @@ class CommandExecutor(wiring.Component):
             self.response.payload.length.eq(response_length),
         ]
 
-        # The helpers' start strobes are registered: each starts the cycle after CHECK decided,
-        # so the command decode is not on the path into their registers (the executor waits
-        # for their ``done`` or, for the reader, the transmitter takes data after the header).
+        # Start strobes registered (a helper starts the cycle after CHECK): off the decode path.
         m.d.sync += [replay.start.eq(0), parameters.start.eq(0), reader.start.eq(0)]
 
         def respond(error_status):
