@@ -130,7 +130,9 @@ class StepSequencer(wiring.Component):
         next_sampled = burn_over & thin_due
         end_of_step = self.valid & self.last_col & self.last_group
         remaining = self.n_active - self.row_base
-        gap_after = Mux(self.row_base >= self.x_latency, 0, self.x_latency - self.row_base)
+        # max(0, x_latency - row_base), a register set with row_base (as last_col and
+        # last_group are), so no subtraction lies on the path into the step-boundary decision.
+        gap_after = Signal(range(self.x_latency + 1), init=self.x_latency)
         may_begin = ~abort_pending & ~self.abort & (~(next_sampled & self.moments) | self.can_reserve)
         begin = Signal()
         with m.If(waiting):
@@ -150,6 +152,8 @@ class StepSequencer(wiring.Component):
         with m.Elif(self.valid & ~self.last_group):
             m.d.sync += [self.col.eq(0), self.last_col.eq(self.n_active == 1),
                          self.row_base.eq(self.row_base + p),
+                         gap_after.eq(Mux(self.row_base + p >= self.x_latency, 0,
+                                          self.x_latency - (self.row_base + p))),
                          self.last_group.eq(self.row_base + 2 * p >= self.n_active),
                          self.rows.eq(Mux(remaining - p >= p, p, remaining - p))]
         with m.Elif(end_of_step):
@@ -166,7 +170,8 @@ class StepSequencer(wiring.Component):
             m.d.sync += [
                 self.valid.eq(1), waiting.eq(0), self.running.eq(1),
                 self.col.eq(0), self.last_col.eq(self.n_active == 1),
-                self.row_base.eq(0), self.last_group.eq(self.n_active <= p),
+                self.row_base.eq(0), gap_after.eq(self.x_latency),
+                self.last_group.eq(self.n_active <= p),
                 self.rows.eq(Mux(self.n_active >= p, p, self.n_active)),
                 self.first_step.eq(self.steps == 0),
                 self.phase.eq(self.steps[:2]),

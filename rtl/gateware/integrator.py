@@ -114,17 +114,28 @@ class CellIntegrator(wiring.Component):
         fx = cfg.x_bits - 1
         shift = Signal(range(cfg.fa + K_MAX + 1))
         m.d.comb += shift.eq(cfg.fa + self.k)
+        difference = Signal(signed(round_bits))
+        m.d.comb += difference.eq(prepared - self.acc)
         rounded = Signal(signed(round_bits))
-        m.d.comb += rounded.eq((prepared - self.acc) >> shift)
-        rounded_top = rounded[fx + 1:]                  # sign bit and everything above 2**(fx+1)
+        m.d.comb += rounded.eq(difference >> shift)
+        # The rounded step's bits from 2**(fx+1) up all equal its sign exactly when the
+        # difference's bits from 2**(fx+1+shift) up do: tested on the difference with a mask
+        # of those bits (it depends on the job's k only), so the test runs beside the shifter.
+        small_mask = Signal(round_bits)
+        with m.Switch(shift):
+            for amount in range(1 << len(shift)):
+                with m.Case(amount):
+                    m.d.comb += small_mask.eq(((1 << round_bits) - 1) >> (fx + 1 + amount)
+                                              << (fx + 1 + amount))
+        sign = difference[-1]
         u_valid, u_x_old, u_tag = Signal(), Signal.like(self.x_old), Signal.like(self.in_tag)
         u_step = Signal(signed(fx + 2))
         u_small, u_negative = Signal(), Signal()
         m.d.sync += [
             u_valid.eq(self.in_valid), u_x_old.eq(self.x_old), u_tag.eq(self.in_tag),
             u_step.eq(rounded[:fx + 2]),
-            u_small.eq((rounded_top == 0) | (rounded_top == (1 << len(rounded_top)) - 1)),
-            u_negative.eq(rounded[-1]),
+            u_small.eq(~((difference ^ sign.replicate(round_bits)) & small_mask).any()),
+            u_negative.eq(sign),
         ]
         # Output: x_old + step in x_bits + 2 bits, clamped; the rail tests look at the sum's top
         # bits (no comparator chains).

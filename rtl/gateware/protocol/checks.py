@@ -19,7 +19,7 @@ from ...spec.config import SPUConfig
 from ...spec.wire import Command
 from .receiver import RequestLayout
 
-__all__ = ["RequestChecks", "times"]
+__all__ = ["RequestChecks", "times", "max_ok_length"]
 
 
 def times(value, constant: int):
@@ -31,6 +31,15 @@ def times(value, constant: int):
             total = total + (value << bit)
         bit += 1
     return total
+
+
+def max_ok_length(config: SPUConfig, info_bytes: int) -> int:
+    """The largest LEN of a response the checks let through (1 status byte plus data bytes):
+    INFO, STATUS, READ_MEAN of all N cells or READ_MOMENTS of the whole triangle."""
+    fmt = wire.WireFormat.for_config(config)
+    return 1 + max(info_bytes, wire.STATUS_RESPONSE.size,
+                   wire.READ_MEAN_HEADER_BYTES + config.n * fmt.sum_y_bytes,
+                   config.n_moments * fmt.sum_yy_bytes)
 
 
 class RequestChecks(wiring.Component):
@@ -116,10 +125,20 @@ class RequestChecks(wiring.Component):
                         m.d.comb += length_ok.eq(length == fixed)
                     m.d.comb += needs_idle.eq(command in wire.COMMANDS_NEEDING_IDLE)
 
-        # Registered ends of the READ_* ranges (the request is held while it is checked).
-        mean_end, moments_end = Signal(17), Signal(33)
-        m.d.sync += [mean_end.eq(second_index + read_mean_count),
-                     moments_end.eq(moments_start + moments_count)]
+        # Registered ends of the READ_* ranges (the request is held while it is checked), only
+        # as wide as their bounds: a start or count with a bit at or above 2**bits puts the end
+        # above N (N (N + 1) / 2), which ``*_fits`` records, and the low bits' sum does the rest.
+        cell_bits, moment_bits = n_cells.bit_length(), cfg.n_moments.bit_length()
+        mean_end, mean_fits = Signal(cell_bits + 1), Signal()
+        moments_end, moments_fits = Signal(moment_bits + 1), Signal()
+        m.d.sync += [
+            mean_end.eq(second_index[:cell_bits] + read_mean_count[:cell_bits]),
+            mean_fits.eq(below(second_index, 1 << cell_bits)
+                         & below(read_mean_count, 1 << cell_bits)),
+            moments_end.eq(moments_start[:moment_bits] + moments_count[:moment_bits]),
+            moments_fits.eq(below(moments_start, 1 << moment_bits)
+                            & below(moments_count, 1 << moment_bits)),
+        ]
         m.d.comb += argument_ok.eq(1)
         m.d.comb += ready_ok.eq(1)
         with m.Switch(code):
@@ -129,30 +148,33 @@ class RequestChecks(wiring.Component):
                     below(first_index, n_cells) & below(second_index, n_cells)
                     & (times(row, n_cells) + col + values <= n_cells * n_cells))
             with m.Case(Command.LOAD_B, Command.LOAD_SEEDS):
-                m.d.comb += argument_ok.eq((first_index == 0)
-                                           & within(second_index + values, 0, n_cells))
+                load_fits = below(second_index, 1 << cell_bits) & below(values, 1 << cell_bits)
+                m.d.comb += argument_ok.eq(
+                    (first_index == 0) & load_fits
+                    & (second_index[:cell_bits] + values[:cell_bits] <= n_cells))
             with m.Case(Command.RUN):
                 m.d.comb += ready_ok.eq(params_valid)
             with m.Case(Command.READ_MEAN):
                 m.d.comb += [
                     argument_ok.eq(
                         (first_index == 0) & (read_mean_count != 0)
-                        & within(mean_end, 0, n_cells)
+                        & mean_fits & (mean_end <= n_cells)
                         & within(read_mean_count, 0, (wire.MAX_PAYLOAD - 1
                                                       - wire.READ_MEAN_HEADER_BYTES)
                                  // fmt.sum_y_bytes)),
-                    ready_ok.eq(core_done & ~core_aborted & (mean_end <= job_n)),
+                    ready_ok.eq(core_done & ~core_aborted & mean_fits & (mean_end <= job_n)),
                 ]
             with m.Case(Command.READ_MOMENTS):
                 m.d.comb += [
                     argument_ok.eq(
                         (first_index == 0) & (moments_count != 0)
-                        & within(moments_end, 0, cfg.n_moments)
+                        & moments_fits & (moments_end <= cfg.n_moments)
                         & within(moments_count, 0, (wire.MAX_PAYLOAD - 1) // fmt.sum_yy_bytes)),
-                    ready_ok.eq(core_done & ~core_aborted & job_moments
+                    ready_ok.eq(core_done & ~core_aborted & job_moments & moments_fits
                                 & (moments_end <= job_triangle)),
                 ]
 
+        # Read only when every check has passed: then a READ_* count fits the bits of its bound.
         ok_length = Signal(16)
         with m.Switch(code):
             with m.Case(Command.INFO):
@@ -161,9 +183,10 @@ class RequestChecks(wiring.Component):
                 m.d.comb += ok_length.eq(1 + wire.STATUS_RESPONSE.size)
             with m.Case(Command.READ_MEAN):
                 m.d.comb += ok_length.eq(1 + wire.READ_MEAN_HEADER_BYTES
-                                         + times(read_mean_count, fmt.sum_y_bytes))
+                                         + times(read_mean_count[:cell_bits], fmt.sum_y_bytes))
             with m.Case(Command.READ_MOMENTS):
-                m.d.comb += ok_length.eq(1 + times(moments_count, fmt.sum_yy_bytes))
+                m.d.comb += ok_length.eq(1 + times(moments_count[:moment_bits],
+                                                   fmt.sum_yy_bytes))
             with m.Default():
                 m.d.comb += ok_length.eq(1)
 

@@ -12,6 +12,7 @@ from ..hostbus import HostBusSignature
 from ...spec import regmap as rm
 from ...spec import wire
 from ...spec.config import SPUConfig
+from .checks import max_ok_length
 from .executor import CommandExecutor
 from .parameters import MAX_CHAINS
 from .receiver import FrameReceiver
@@ -121,7 +122,8 @@ class ProtocolEngine(wiring.Component):
             self.config, max_request_payload=cap, idle_timeout=self.idle_timeout)
         m.submodules.executor = executor = CommandExecutor(
             self.config, max_request_payload=cap, info_bytes=self.info_bytes)
-        m.submodules.transmitter = transmitter = FrameTransmitter()
+        m.submodules.transmitter = transmitter = FrameTransmitter(
+            max_length=max_ok_length(self.config, len(self.info_bytes)))
         m.submodules.buffer = buffer = Memory(shape=8, depth=cap, init=[])
         m.submodules.frame_crc = frame_crc = crc.catalog.CRC32_ISO_HDLC(data_width=8).create()
 

@@ -17,28 +17,42 @@ from ..hostbus import HostBusSignature
 from ...spec import regmap as rm
 from ...spec.config import SPUConfig
 from ...spec.wire import Command, JobState, Status
-from .checks import RequestChecks
+from .checks import RequestChecks, max_ok_length
 from .load_replay import LoadReplay
 from .parameters import MAX_CHAINS, ParameterWriter
 from .receiver import RequestLayout
 from .response_reader import ResponseReader
 from .transmitter import ResponseLayout
 
-__all__ = ["CommandExecutor"]
+__all__ = ["CommandExecutor", "write_bits"]
 
 
 def _reg_address(reg):
     return rm.address(rm.REGION_REGS, reg)
 
 
-def _share_bus(m, initiators, bus):
+def write_bits(config: SPUConfig, value_bits: int) -> int:
+    """Bits of write data the engine registers: every word it writes is a two's complement
+    value of this many bits, sign-extended to the bus's 64 (A and B codes sign-extended from
+    a_bits / b_bits, 32-bit seed words and SET_PARAMS values of up to ``value_bits`` bits
+    zero-extended, CONTROL commands), so the bus's upper bits repeat the top one."""
+    return 1 + max(32, config.a_bits, config.b_bits, value_bits)
+
+
+def _share_bus(m, initiators, bus, data_bits):
     """Drive ``bus`` from ``initiators`` that take turns: one is active at a time and the others
-    drive 0, so their requests are ORed, then registered; every one sees the acknowledges."""
+    drive 0, so their requests are ORed, then registered (write data as ``data_bits``,
+    sign-extended); every one sees the acknowledges."""
     for name in ("addr", "w_data", "w_stb", "r_stb"):
         combined = 0
         for initiator in initiators:
             combined = combined | getattr(initiator, name)
-        m.d.sync += getattr(bus, name).eq(combined)
+        if name == "w_data":
+            w_data = Signal(data_bits)
+            m.d.sync += w_data.eq(combined[:data_bits])
+            m.d.comb += bus.w_data.eq(w_data.as_signed())
+        else:
+            m.d.sync += getattr(bus, name).eq(combined)
     for initiator in initiators:
         m.d.comb += [initiator.r_data.eq(bus.r_data), initiator.r_ack.eq(bus.r_ack)]
 
@@ -105,7 +119,8 @@ class CommandExecutor(wiring.Component):
         wiring.connect(m, reader.data, wiring.flipped(self.data))
 
         request = HostBusSignature().create(path=("request",))
-        _share_bus(m, [request, replay.bus, parameters.bus, reader.bus], bus)
+        _share_bus(m, [request, replay.bus, parameters.bus, reader.bus], bus,
+                   write_bits(cfg, parameters.value_bits))
         m.d.comb += [self.buffer.addr.eq(replay.buffer.addr | parameters.buffer.addr),
                      replay.buffer.data.eq(self.buffer.data),
                      parameters.buffer.data.eq(self.buffer.data)]
@@ -121,7 +136,7 @@ class CommandExecutor(wiring.Component):
         core_done = Signal()
         core_aborted = Signal()
         status = Signal(8)
-        response_length = Signal(16)
+        response_length = Signal(range(max_ok_length(cfg, len(self.info_bytes)) + 1))
         m.d.comb += [
             checks.request.eq(fields), checks.core_done.eq(core_done),
             checks.core_aborted.eq(core_aborted), checks.params_valid.eq(params_valid),
@@ -137,6 +152,9 @@ class CommandExecutor(wiring.Component):
             self.response.payload.status.eq(status),
             self.response.payload.length.eq(response_length),
         ]
+
+        # Start strobes registered (a helper starts the cycle after CHECK): off the decode path.
+        m.d.sync += [replay.start.eq(0), parameters.start.eq(0), reader.start.eq(0)]
 
         def respond(error_status):
             m.d.sync += [status.eq(error_status), response_length.eq(1)]
@@ -178,10 +196,10 @@ class CommandExecutor(wiring.Component):
                     m.d.sync += [status.eq(Status.OK), response_length.eq(checks.ok_length)]
                     with m.Switch(fields.code):
                         with m.Case(Command.LOAD_A, Command.LOAD_B, Command.LOAD_SEEDS):
-                            m.d.comb += replay.start.eq(1)
+                            m.d.sync += replay.start.eq(1)
                             m.next = "LOAD"
                         with m.Case(Command.SET_PARAMS):
-                            m.d.comb += parameters.start.eq(1)
+                            m.d.sync += parameters.start.eq(1)
                             m.next = "SET_PARAMS"
                         with m.Case(Command.RUN):
                             m.next = "RUN_TRIANGLE"
@@ -190,7 +208,7 @@ class CommandExecutor(wiring.Component):
                                          request.w_data.eq(rm.CONTROL_ABORT), request.w_stb.eq(1)]
                             m.next = "STOP_POLL"
                         with m.Default():
-                            m.d.comb += reader.start.eq(1)
+                            m.d.sync += reader.start.eq(1)
                             m.next = "RESPOND"
 
             with m.State("LOAD"):

@@ -75,8 +75,10 @@ class LoadReplay(wiring.Component):
         word_bytes = Signal(range(5))     # bytes per bus word of this command
         word_phase = Signal(range(5))
         write_offset = Signal(range(4 * n_cells + 1))   # in the b or seeds region
-        a_row = Signal(16)
-        a_col = Signal(16)
+        # The request has passed its checks (row, col < N, row N + col + values <= N * N):
+        # the row reaches N at most, after the last value.
+        a_row = Signal(range(n_cells + 1))
+        a_col = Signal(range(max(n_cells, 2)))
         write_value = Signal(64)
         with m.Switch(code):
             with m.Case(Command.LOAD_A):

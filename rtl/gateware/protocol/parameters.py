@@ -55,12 +55,21 @@ class ParameterWriter(wiring.Component):
         Read port of the request buffer (data one cycle after addr); ``addr`` is 0 when idle.
     bus : Out(HostBusSignature())
         Writes only; every member 0 when idle.
+
+    Attributes
+    ----------
+    limits : dict
+        ``wire.set_params_limits(config, max_chains)``: field -> (lo, hi).
+    value_bits : int
+        Bits of the largest value a field may take (what a job register write needs).
     """
 
     def __init__(self, config: SPUConfig, *, max_request_payload: int, max_chains: int):
         self.config = config
         self.max_request_payload = max_request_payload
         self.max_chains = max_chains
+        self.limits = wire.set_params_limits(config, max_chains)
+        self.value_bits = max(hi for _, hi in self.limits.values()).bit_length()
         super().__init__({
             "start": In(1), "done": Out(1), "ok": Out(1),
             "n_active": Out(range(config.n + 1)), "moments": Out(1),
@@ -74,14 +83,19 @@ class ParameterWriter(wiring.Component):
         cfg = self.config
         request, buf_rd = self.bus, self.buffer
         replay_index = Signal(range(self.max_request_payload + 1))
-        data_word = Signal(64)         # the field being read, little-endian
+        # The field being read, little-endian: only the bytes a limit can reach are kept, a
+        # nonzero byte above them (the field is then out of range) only sets ``data_high``.
+        limits = self.limits
+        word_bytes = -(-self.value_bits // 8)
+        data_word = Signal(8 * word_bytes)
+        data_high = Signal()
 
         # --- SET_PARAMS: two passes over the buffered fields, check all, then write all ----
-        limits = wire.set_params_limits(cfg, self.max_chains)
         field_index = Signal(range(len(_SET_PARAMS_FIELDS) + 1))
         field_byte = Signal(range(8))
         field_bytes = Signal(range(9))
         field_ok = Signal()
+        field_in_range = Signal()          # field_ok of the completed field, registered
         field_last = Signal()
         field_register = Signal(8)
         field_has_register = Signal()
@@ -93,7 +107,8 @@ class ParameterWriter(wiring.Component):
                 with m.Case(index):
                     lo, hi = limits[name]
                     m.d.comb += [field_bytes.eq(nbytes),
-                                 field_ok.eq(within(data_word[:8 * nbytes], lo, hi)),
+                                 field_ok.eq(~data_high & within(
+                                     data_word[:8 * min(nbytes, word_bytes)], lo, hi)),
                                  field_last.eq(index == len(_SET_PARAMS_FIELDS) - 1)]
                     if name in _PARAM_REGISTERS:
                         m.d.comb += [field_register.eq(_PARAM_REGISTERS[name]),
@@ -103,7 +118,7 @@ class ParameterWriter(wiring.Component):
             with m.State("IDLE"):
                 with m.If(self.start):
                     m.d.sync += [replay_index.eq(0), field_index.eq(0), field_byte.eq(0),
-                                 writing_params.eq(0), data_word.eq(0)]
+                                 writing_params.eq(0), data_word.eq(0), data_high.eq(0)]
                     m.next = "ADDRESS"
 
             with m.State("ADDRESS"):
@@ -111,17 +126,29 @@ class ParameterWriter(wiring.Component):
                 m.next = "DATA"
 
             with m.State("DATA"):
-                m.d.sync += [data_word.word_select(field_byte, 8).eq(buf_rd.data),
-                             replay_index.eq(replay_index + 1), field_byte.eq(field_byte + 1)]
+                m.d.sync += [replay_index.eq(replay_index + 1), field_byte.eq(field_byte + 1)]
+                with m.Switch(field_byte):
+                    for index in range(word_bytes):
+                        with m.Case(index):
+                            m.d.sync += data_word.word_select(index, 8).eq(buf_rd.data)
+                    with m.Default():
+                        m.d.sync += data_high.eq(data_high | buf_rd.data.any())
                 with m.If(field_byte == field_bytes - 1):
-                    m.next = "FIELD"
+                    m.next = "VERDICT"
                 with m.Else():
                     m.next = "ADDRESS"
 
+            with m.State("VERDICT"):
+                # The range check of the completed field is registered: the decision of FIELD
+                # (and the executor's, on ``done``) starts from a flip-flop.
+                m.d.sync += field_in_range.eq(field_ok)
+                m.next = "FIELD"
+
             with m.State("FIELD"):
-                m.d.sync += [field_byte.eq(0), data_word.eq(0), field_index.eq(field_index + 1)]
+                m.d.sync += [field_byte.eq(0), data_word.eq(0), data_high.eq(0),
+                             field_index.eq(field_index + 1)]
                 with m.If(~writing_params):
-                    with m.If(~field_ok):
+                    with m.If(~field_in_range):
                         m.d.comb += self.done.eq(1)
                         m.next = "IDLE"
                     with m.Elif(field_last):

@@ -114,7 +114,7 @@ class FrameReceiver(wiring.Component):
         version = Signal(8)
         header_index = Signal(range(wire.HEADER_BYTES))
         payload_index = Signal(range(cap + 1))
-        payload_last = Signal(16)      # LEN - 1: payload_index of the last payload byte
+        payload_last = Signal(range(cap))    # LEN - 1: payload_index of the last payload byte
         crc_index = Signal(range(wire.CRC_BYTES))
         idle = Signal(range(self.idle_timeout + 1))
         value_width = Signal(range(_MAX_VALUE_BYTES + 1))     # bytes per LOAD_* value

@@ -3,7 +3,7 @@ from the INFO ROM and the core's registers and accumulators over the host bus.""
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -79,13 +79,19 @@ class ResponseReader(wiring.Component):
         m.submodules.info_rom = info_rom = Memory(shape=8, depth=len(self.info_bytes),
                                                   init=self.info_bytes)
         info_rd = info_rom.read_port()
+        moment_bits = cfg.n_moments.bit_length()     # holds 0 ... N (N + 1) / 2
+        max_items = max(len(self.info_bytes), 3, n_cells + 1, cfg.n_moments)
         data_word = Signal(64)         # response item being sent
-        data_index = Signal(16)        # items (bytes of INFO, values of READ_*) sent
+        data_index = Signal(range(max_items + 1))     # items (INFO bytes, READ_* values) sent
+        items_end = Signal(range(max_items + 1))      # READ_*: data_index after the last item
         data_bytes_left = Signal(range(9))
         data_byte = Signal(range(8))   # byte of data_word being sent
+        mean_cell = Signal(cell_bits)  # READ_MEAN: cell of the next sum_y
         tri_i = Signal(range(n_cells + 1))
         tri_j = Signal(range(n_cells + 1))
+        tri_last = Signal(range(n_cells + 1))         # READ_MOMENTS: job_n - 1, the last column
         tri_rem = Signal(range(cfg.n_moments + 1))
+        row_length = Signal(range(n_cells + 1))       # TRIANGLE_SEARCH: job_n - tri_i
 
         def reg_address(reg):
             return rm.address(rm.REGION_REGS, reg)
@@ -93,8 +99,17 @@ class ResponseReader(wiring.Component):
         with m.FSM(name="reader"):
             with m.State("IDLE"):
                 with m.If(self.start):
+                    # The request has passed its checks: start + count <= N (READ_MEAN) or
+                    # <= N (N + 1) / 2 (READ_MOMENTS), so the counts and starts fit these widths.
+                    # Every per-item bound and address is set up here, once per request, so
+                    # no argument arithmetic sits between the request and the bus address.
                     m.d.sync += [data_index.eq(0), data_bytes_left.eq(0), data_byte.eq(0),
-                                 tri_i.eq(0), tri_rem.eq(moments_start)]
+                                 mean_cell.eq(second_index[:cell_bits]),
+                                 items_end.eq(Mux(code == Command.READ_MEAN,
+                                                  read_mean_count[:cell_bits] + 1,
+                                                  moments_count[:moment_bits])),
+                                 tri_i.eq(0), tri_rem.eq(moments_start[:moment_bits]),
+                                 tri_last.eq(job_n - 1), row_length.eq(job_n)]
                     with m.If(code == Command.READ_MOMENTS):
                         m.next = "TRIANGLE_SEARCH"
                     with m.Else():
@@ -102,10 +117,11 @@ class ResponseReader(wiring.Component):
 
             # --- READ_MOMENTS: linear upper-triangle index -> (i, j) ---------------------------
             with m.State("TRIANGLE_SEARCH"):
-                row_length = Signal(range(n_cells + 1))
-                m.d.comb += row_length.eq(job_n - tri_i)
-                with m.If(tri_rem >= row_length):
-                    m.d.sync += [tri_rem.eq(tri_rem - row_length), tri_i.eq(tri_i + 1)]
+                rem_after_row = Signal(signed(moment_bits + 1))   # negative: (i, j) in row tri_i
+                m.d.comb += rem_after_row.eq(tri_rem - row_length)
+                with m.If(~rem_after_row[-1]):
+                    m.d.sync += [tri_rem.eq(rem_after_row), tri_i.eq(tri_i + 1),
+                                 row_length.eq(row_length - 1)]
                 with m.Else():
                     m.d.sync += tri_j.eq(tri_i + tri_rem)
                     m.next = "NEXT"
@@ -138,23 +154,22 @@ class ResponseReader(wiring.Component):
                                          request.addr.eq(reg_address(rm.REG_SATURATIONS))]
                             m.d.sync += data_bytes_left.eq(wire.READ_MEAN_HEADER_BYTES)
                             m.next = "READ"
-                        with m.Elif(data_index == read_mean_count + 1):
+                        with m.Elif(data_index == items_end):
                             m.next = "IDLE"
                         with m.Else():
-                            # start + count <= N was checked: the offset fits cell_bits.
-                            offset = (second_index[:cell_bits] + data_index[:cell_bits] - 1)
                             m.d.comb += [request.r_stb.eq(1), request.addr.eq(
-                                rm.address(rm.REGION_SUM_Y, 0) | offset[:cell_bits])]
-                            m.d.sync += data_bytes_left.eq(fmt.sum_y_bytes)
+                                rm.address(rm.REGION_SUM_Y, 0) | mean_cell)]
+                            m.d.sync += [data_bytes_left.eq(fmt.sum_y_bytes),
+                                         mean_cell.eq(mean_cell + 1)]
                             m.next = "READ"
                     with m.Case(Command.READ_MOMENTS):
-                        with m.If(data_index == moments_count):
+                        with m.If(data_index == items_end):
                             m.next = "IDLE"
                         with m.Else():
                             m.d.comb += [request.r_stb.eq(1), request.addr.eq(
                                 rm.address(rm.REGION_SUM_YY, 0)
                                 | (tri_i[:row_bits] << row_bits) | tri_j[:row_bits])]
-                            with m.If(tri_j == job_n - 1):
+                            with m.If(tri_j == tri_last):
                                 m.d.sync += [tri_i.eq(tri_i + 1), tri_j.eq(tri_i + 1)]
                             with m.Else():
                                 m.d.sync += tri_j.eq(tri_j + 1)

@@ -32,6 +32,11 @@ class ResponseLayout(data.StructLayout):
 class FrameTransmitter(wiring.Component):
     """Sends SYNC, the header, ``length - 1`` data bytes and the CRC-32 of the frame.
 
+    Parameters
+    ----------
+    max_length : int
+        The largest LEN a response has (sizes the data byte counter; default 65535).
+
     Members
     -------
     response : In(stream.Signature(ResponseLayout()))
@@ -53,7 +58,8 @@ class FrameTransmitter(wiring.Component):
         BUSY and NOT_READY: e.g. an LED).
     """
 
-    def __init__(self):
+    def __init__(self, *, max_length: int = 0xFFFF):
+        self.max_length = max_length
         super().__init__({
             "response": In(stream.Signature(ResponseLayout())),
             "data": In(stream.Signature(8)),
@@ -69,7 +75,7 @@ class FrameTransmitter(wiring.Component):
                         response.code | wire.RESPONSE_FLAG, response.seq, response.length[:8],
                         response.length[8:], response.status])
         tx_index = Signal(range(len(header) + 1))
-        data_left = Signal(16)         # data bytes still to send
+        data_left = Signal(range(self.max_length))     # data bytes still to send
         tx_fire = tx.valid & tx.ready
         m.d.comb += self.crc_data.eq(tx.payload)
 
