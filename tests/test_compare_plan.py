@@ -102,3 +102,15 @@ def test_the_cli_plan_keeps_its_model_unless_an_option_overrides_it(monkeypatch,
     assert seen["plan"].hidden == (300,) and seen["plan"].split_blocks
     with pytest.raises(Exception, match="not both"):
         compare_cli.run(parse(["--quick", "--plan", "wide"]))
+
+
+def test_the_cli_reads_impairment_sweeps_with_or_without_sizes():
+    import argparse
+
+    from thermospu.host_kfac.cli.compare import _impairment_sweep
+
+    assert _impairment_sweep("adc_offset") == ("adc_offset", ())
+    assert _impairment_sweep("coupling_mismatch=0.1,0.25") == ("coupling_mismatch", (0.1, 0.25))
+    for bad in ("thermal_runaway", "noise_spread=-0.1", "noise_spread=0.1,x", "adc_offset=inf"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            _impairment_sweep(bad)

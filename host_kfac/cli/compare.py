@@ -36,11 +36,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sample-counts", nargs="*", type=types.positive_int, default=None,
                         help="samples per device job of the sampling sweep (default: the "
                              "plan's, mnist1d 250 1000 4000 16000; give none to skip it)")
-    parser.add_argument("--impairments", nargs="*", choices=IMPAIRMENT_CHOICES, default=None,
-                        metavar="NAME",
-                        help="which of the plan's impairment sweeps to run (default: all the "
-                             "plan's; give none to skip them); names: "
-                             + ", ".join(IMPAIRMENT_CHOICES))
+    parser.add_argument("--impairments", nargs="*", type=_impairment_sweep, default=None,
+                        metavar="NAME[=S,S,...]",
+                        help="which impairment sweeps to run: NAME runs the plan's sizes, "
+                             "NAME=0.1,0.2 these sizes (fractions); default: all the plan's, "
+                             "none given: skip them. Names: " + ", ".join(IMPAIRMENT_CHOICES))
     parser.add_argument("--jobs", type=types.positive_int, default=None,
                         help="parallel worker processes (default: CPU count)")
     parser.add_argument("--cache", default=None,
@@ -75,8 +75,9 @@ def run(args) -> int:
     if args.sample_counts is not None:
         changes["sample_counts"] = tuple(args.sample_counts)
     if args.impairments is not None:
-        changes["impairments"] = tuple((name, sizes) for name, sizes in plan.impairments
-                                       if name in args.impairments)
+        planned = dict(plan.impairments)
+        changes["impairments"] = tuple((name, sizes or planned.get(name, ()))
+                                       for name, sizes in args.impairments)
     plan = dataclasses.replace(plan, **changes)
     default_out = ("runs/compare-quick" if args.quick else
                    "runs/compare" if plan.name == "digits" else f"runs/compare-{plan.name}")
@@ -94,6 +95,23 @@ def run(args) -> int:
         print(f"step time {name} / SGD: {t['ratio']:.1f}x")
     print(f"report: {out}/report.md")
     return 0
+
+
+def _impairment_sweep(text: str) -> tuple[str, tuple[float, ...]]:
+    """``NAME`` or ``NAME=S,S,...`` (an impairment option and its sizes, >= 0) -> (name, sizes);
+    no sizes: the plan's."""
+    name, _, sizes = text.partition("=")
+    if name not in IMPAIRMENT_CHOICES:
+        raise argparse.ArgumentTypeError(f"unknown impairment {name!r}; known: "
+                                         f"{', '.join(IMPAIRMENT_CHOICES)}")
+    try:
+        values = tuple(float(size) for size in sizes.split(",")) if sizes else ()
+    except ValueError:
+        values = (-1.0,)
+    if any(not (value >= 0) or value == float("inf") for value in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: the sizes must be finite numbers >= 0, "
+                                         f"comma-separated, e.g. {name}=0.01,0.02")
+    return name, values
 
 
 def _model_changes(args, plan) -> dict:
@@ -142,5 +160,7 @@ def _command_line(args) -> str:
     if args.sample_counts is not None:
         parts.append(" ".join(["--sample-counts", *map(str, args.sample_counts)]))
     if args.impairments is not None:
-        parts.append(" ".join(["--impairments", *args.impairments]))
+        parts.append(" ".join(["--impairments", *(
+            name + ("=" + ",".join(f"{size:g}" for size in sizes) if sizes else "")
+            for name, sizes in args.impairments)]))
     return " ".join(parts)
