@@ -48,8 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "comparison resumes (e.g. runs/compare-cache)")
     parser.add_argument("--out", type=types.writable_dir, default=None,
                         help="report directory (default runs/compare, runs/compare-PLAN with "
-                             "--plan, runs/compare-quick with --quick; the committed report is "
-                             "made with --out docs/report)")
+                             "--plan, runs/compare-quick with --quick; the committed reports' "
+                             "commands are in docs/kfac.md, Results)")
 
 
 def run(args) -> int:
