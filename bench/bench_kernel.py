@@ -105,7 +105,7 @@ def row(n: int, chains: int, seconds: float, rounds: int) -> dict:
     # The kernel's rate is that of FastSPU.run; building the machine (deriving C n generator
     # seeds in Python) is set-up, not stepping, and stays out of the timing.
     work = {"kernel": (lambda machine: machine.run(), params.steps,
-                       lambda: kernel.FastSPU(config, a_q, b_q, params, seeds)),
+                       lambda: kernel.FastSPU(config, a_q, b_q, params, seeds, threads=1)),
             "int64 loop": (matvec_int, loop, None), "float64 loop": (matvec_float, loop, None),
             "golden": (golden_steps, 16, None)}
     kernel.run_jobs(config, a_q, b_q, params, seeds)           # compiled (or loaded) already
@@ -150,7 +150,8 @@ def write_report(path: pathlib.Path, rows, compile_s: float, load_s: float) -> N
         "Euler steps per second of one job (every chain advancing one step; noise on, moments "
         "on, thin 8, sampling included) and cell-updates per second (steps x C x n), against "
         "NumPy loops of `x @ A`, x (C x n) and A (n x n), timed side by side in the same run "
-        "(interleaved rounds, best of each, one BLAS thread). The int64 loop is the matvec "
+        "(interleaved rounds, best of each, one BLAS thread, the kernel on one thread too: "
+        "the emulator spreads chains over all cores, see docs/spu.md). The int64 loop is the matvec "
         "loop of the same shape; the float64 (BLAS) loop is the batched bound. Goals: "
         ">= 3x the int64 loop at n = 16-64 with one chain; >= 0.5 of the float64 loop with "
         "16 chains.",
