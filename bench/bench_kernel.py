@@ -151,8 +151,8 @@ def write_report(path: pathlib.Path, rows, compile_s: float, load_s: float) -> N
         "on, thin 8, sampling included) and cell-updates per second (steps x C x n), against "
         "NumPy loops of `x @ A`, x (C x n) and A (n x n), timed side by side in the same run "
         "(interleaved rounds, best of each, one BLAS thread, the kernel on one thread too: "
-        "the emulator spreads chains over all cores, see docs/spu.md). The int64 loop is the matvec "
-        "loop of the same shape; the float64 (BLAS) loop is the batched bound. Goals: "
+        "the emulator spreads chains over all cores, see docs/spu.md). The int64 loop is the "
+        "matvec loop of the same shape; the float64 (BLAS) loop is the batched bound. Goals: "
         ">= 3x the int64 loop at n = 16-64 with one chain; >= 0.5 of the float64 loop with "
         "16 chains.",
         "",
