@@ -24,12 +24,7 @@ from thermospu.driver.transports.impairments import IMPAIRMENT_SIZES
 from .train import TrainConfig
 
 __all__ = ["ComparisonPlan", "DIGITS", "QUICK", "MNIST1D", "WIDE", "PLANS", "plan_runs",
-           "model_fields", "impairment_uri", "spu_group", "IMPAIRMENT_OPTIONS"]
-
-#: The driver's impairment URI options (fractions of full scale or relative sizes; see
-#: docs/spu.md, "Analog impairments") that an ``impairments`` entry may name: the sizes, not
-#: the seed (each run's seed is its training seed).
-IMPAIRMENT_OPTIONS = IMPAIRMENT_SIZES
+           "model_fields", "impairment_uri", "spu_group"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,9 +67,9 @@ class ComparisonPlan:
 
     def __post_init__(self):
         for name, sizes in self.impairments:
-            if name not in IMPAIRMENT_OPTIONS:
+            if name not in IMPAIRMENT_SIZES:
                 raise ValueError(f"impairment {name!r} is not a device option; known: "
-                                 f"{', '.join(IMPAIRMENT_OPTIONS)}")
+                                 f"{', '.join(IMPAIRMENT_SIZES)}")
             if not sizes or any(size <= 0 for size in sizes):
                 raise ValueError(f"impairment {name!r} needs one or more positive sizes, "
                                  f"got {sizes!r}")

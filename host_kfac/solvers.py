@@ -407,6 +407,7 @@ class ThermodynamicInverseSolver(ThermodynamicSolver, FactorInverseSolver):
 
     def _device_inv(self, matrix: np.ndarray, layer: str, kind: str) -> np.ndarray:
         out = np.zeros_like(matrix)
+        exact = np.zeros_like(matrix) if self.measure_error else None
         steps = 0
         for start, stop in block_ranges(len(matrix), self.capacity):
             block = matrix[start:stop, start:stop]
@@ -414,11 +415,10 @@ class ThermodynamicInverseSolver(ThermodynamicSolver, FactorInverseSolver):
                 block, samples=self.samples, tol=self.tol, seed=self._next_seed())
             self._record(info)
             steps += int(info.steps)
+            if exact is not None:
+                exact[start:stop, start:stop] = np.linalg.inv(block)
         out = (out + out.T) / 2
-        if self.measure_error and np.isfinite(out).all():
-            exact = np.zeros_like(matrix)
-            for start, stop in block_ranges(len(matrix), self.capacity):
-                exact[start:stop, start:stop] = np.linalg.inv(matrix[start:stop, start:stop])
+        if exact is not None and np.isfinite(out).all():
             self._log_error(layer, kind, out, exact, steps)
         return out
 
@@ -472,6 +472,7 @@ class ThermodynamicLinsolveSolver(ThermodynamicSolver):
         """Solve ``factor X = rhs`` block by block on the device; with ``measure_error`` log
         the answer's error against the exact blockwise solution."""
         out = np.empty_like(rhs)
+        exact = np.empty_like(rhs) if self.measure_error else None
         steps = 0
         for start, stop, loaded in blocks:
             out[start:stop], info = self.device.solve_with_info(
@@ -479,11 +480,10 @@ class ThermodynamicLinsolveSolver(ThermodynamicSolver):
                 seed=self._next_seed())
             self._record(info)
             steps += int(info.steps)
-        if self.measure_error and np.isfinite(out).all():
-            exact = np.empty_like(rhs)
-            for start, stop, _ in blocks:
+            if exact is not None:
                 exact[start:stop] = np.linalg.solve(factor[start:stop, start:stop],
                                                     rhs[start:stop])
+        if exact is not None and np.isfinite(out).all():
             self._log_error(layer, kind, out, exact, steps)
         return out
 

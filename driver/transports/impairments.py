@@ -55,19 +55,8 @@ __all__ = ["Impairments", "ImpairmentPattern", "ImpairedBackend", "IMPAIRMENT_OP
            "IMPAIRMENT_SIZES", "MIN_NOISE_SCALE", "perturb_couplings", "perturb_biases",
            "transform_result"]
 
-#: URI / keyword options of every transport that set an impairment: name -> type. Each float
-#: names the :class:`Impairments` field of the same name; ``impairment_seed`` sets ``seed``.
-IMPAIRMENT_OPTIONS = {"coupling_mismatch": float, "self_mismatch": float,
-                      "dac_gain_error": float, "dac_offset": float, "adc_gain_error": float,
-                      "adc_offset": float, "noise_spread": float, "impairment_seed": int}
-#: The options that size an impairment (all but the seed).
-IMPAIRMENT_SIZES = tuple(name for name in IMPAIRMENT_OPTIONS if name != "impairment_seed")
 #: Smallest noise amplitude factor t_i = sqrt(T_i) of a cell (a cell cannot be colder).
 MIN_NOISE_SCALE = 0.1
-#: Independent random streams of the pattern, one per impairment (keeps each pattern fixed when
-#: the size of another impairment changes).
-_STREAMS = {"coupling_mismatch": 0, "self_mismatch": 1, "dac_gain_error": 2, "dac_offset": 3,
-            "adc_gain_error": 4, "adc_offset": 5, "noise_spread": 6}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,7 +98,7 @@ class Impairments:
     seed: int = 0
 
     def __post_init__(self):
-        for name in _STREAMS:
+        for name in IMPAIRMENT_SIZES:
             value = getattr(self, name)
             if (isinstance(value, bool) or not isinstance(value, numbers.Real)
                     or not math.isfinite(value) or value < 0):
@@ -130,13 +119,23 @@ class Impairments:
     @property
     def active(self) -> bool:
         """True when some impairment is non-zero (a transport is then wrapped)."""
-        return any(getattr(self, name) for name in _STREAMS)
+        return any(getattr(self, name) for name in IMPAIRMENT_SIZES)
 
     def describe(self) -> str:
         """The non-zero sizes, e.g. ``"coupling_mismatch 2%, adc_offset 0.1%, seed 3"``."""
         sizes = [f"{name} {100 * getattr(self, name):.3g}%"
-                 for name in _STREAMS if getattr(self, name)]
+                 for name in IMPAIRMENT_SIZES if getattr(self, name)]
         return ", ".join(sizes + [f"seed {self.seed}"])
+
+
+#: The options that size an impairment: the float fields of :class:`Impairments`, in order.
+#: Each has its own random stream (its index here), so one pattern stays fixed when the size of
+#: another changes.
+IMPAIRMENT_SIZES = tuple(f.name for f in dataclasses.fields(Impairments) if f.name != "seed")
+#: URI / keyword options of every transport that set an impairment: name -> type; each size
+#: names the :class:`Impairments` field of the same name, ``impairment_seed`` sets ``seed``.
+IMPAIRMENT_OPTIONS = {**dict.fromkeys(IMPAIRMENT_SIZES, float), "impairment_seed": int}
+_STREAMS = {name: index for index, name in enumerate(IMPAIRMENT_SIZES)}
 
 
 class ImpairmentPattern:
