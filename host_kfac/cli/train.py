@@ -155,7 +155,7 @@ def run(args) -> int:
     import tempfile
 
     from ..data import load_dataset
-    from ..distributed import init_from_env, run_processes, torchrun_world
+    from ..distributed import init_from_env, leave_process_group, run_processes, torchrun_world
     from ..train import TrainConfig, set_threads, train
 
     nproc = _check(args)
@@ -177,11 +177,12 @@ def run(args) -> int:
         init_from_env()
         try:
             metrics = train(cfg, out_dir=args.out, progress=progress, data=data)
-            rank = dist.get_rank()
-        finally:
+        except BaseException:
             dist.destroy_process_group()
-        if rank != 0:
-            return 1 if metrics["diverged"] else 0
+            raise
+        if dist.get_rank() == 0:
+            _print_summary(cfg, metrics, args.out)
+        leave_process_group(1 if metrics["diverged"] else 0)
     elif nproc > 1:
         with tempfile.TemporaryDirectory(prefix="thermospu-train-") as results:
             run_processes(_rank_main, nproc, (cfg, data, args.out, progress, args.threads, results))
