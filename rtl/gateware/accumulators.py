@@ -223,10 +223,11 @@ class SampleAccumulators(wiring.Component):
 
         host_bank = Signal(max(1, lane_bits))
         m.d.sync += host_bank.eq(self.host_yy_row[:lane_bits])
-        m.d.comb += self.host_sum_yy.eq(banks[0][0].data)
-        for l, (rd, _) in enumerate(banks[1:], start=1):
-            with m.If(host_bank == l):
-                m.d.comb += self.host_sum_yy.eq(rd.data)
+        # One Switch (a balanced multiplexer), not a chain of Ifs (a P-deep priority chain).
+        with m.Switch(host_bank):
+            for l, (rd, _) in enumerate(banks):
+                with m.Case(l):
+                    m.d.comb += self.host_sum_yy.eq(rd.data)
 
         m.d.comb += self.busy.eq(r1_valid | (outstanding != 0) | (pending != 0) | running
                                  | m1_valid | m2_en.any() | m2_last)

@@ -161,10 +161,10 @@ class ReadPath(wiring.Component):
         # --- stage 1: select the word ----------------------------------------------------------
         memory = self.memory_words
         a_value = Signal(signed(cfg.a_bits))
-        m.d.comb += a_value.eq(memory.a[0])
-        for lane in range(1, cfg.lanes):
-            with m.If(s1_bank == lane):
-                m.d.comb += a_value.eq(memory.a[lane])
+        with m.Switch(s1_bank):     # a balanced multiplexer (a chain of Ifs is P deep)
+            for lane in range(cfg.lanes):
+                with m.Case(lane):
+                    m.d.comb += a_value.eq(memory.a[lane])
         words = {
             rm.REGION_REGS: self._register_value(m, s1_offset),
             rm.REGION_A: a_value,
