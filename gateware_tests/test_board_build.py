@@ -5,8 +5,9 @@ Without those tools the tests skip, saying how to install them; with
 THERMOSPU_REQUIRE_SIMULATORS=1 (CI) they fail instead.
 
 * Default run: the iCEBreaker (iCE40UP5K) with its default SPU (N=32, P=2 at 24 MHz) and the
-  ULX3S (ECP5-85F) with a small SPU (N=16, P=4) at the board's default clock: real bitstreams of
-  the whole system (UART, FIFO, protocol engine, core, PLL) that must meet timing.
+  ULX3S (ECP5-85F) with a small SPU (N=16, P=4, two second-moment lanes) at the board's default
+  clock: real bitstreams of the whole system (UART, FIFO, protocol engine, core, PLL) that must
+  meet timing.
 * ``-m slow`` (make test-long): the ULX3S with its default N=128, P=32 (about ten minutes).
 """
 
@@ -30,11 +31,12 @@ def need_yowasp():
         pytest.skip(reason)
 
 
-def build_and_check(board, config, tmp_path):
+def build_and_check(board, config, tmp_path, moment_lanes=None):
     from thermospu.boards.build import build_board, format_report
 
     need_yowasp()
-    report = build_board(board, config, board.clock_hz, board.baud, tmp_path)
+    report = build_board(board, config, board.clock_hz, board.baud, tmp_path,
+                         moment_lanes=moment_lanes)
     print(format_report(report))
     assert Path(report["bitstream"]).stat().st_size > 0
     assert report["timing_met"], (
@@ -56,9 +58,10 @@ def test_ulx3s_small_spu_bitstream_meets_timing(tmp_path):
     from thermospu.boards.board import get_board
 
     board = get_board("ulx3s")
-    report = build_and_check(board, board.config_with(n=16, lanes=4), tmp_path)
-    # P coupling lanes + P second-moment lanes + the noise multiplier, all in MULT18X18D.
-    assert report["resources"]["multipliers (MULT18X18D)"]["used"] >= 2 * 4 + 1
+    report = build_and_check(board, board.config_with(n=16, lanes=4), tmp_path, moment_lanes=2)
+    # P = 4 coupling lanes + 2 second-moment lanes + the noise multiplier, all in MULT18X18D.
+    assert report["moment_lanes"] == 2
+    assert report["resources"]["multipliers (MULT18X18D)"]["used"] == 4 + 2 + 1
 
 
 @pytest.mark.slow
@@ -87,6 +90,8 @@ def test_build_failure_names_the_resources_that_overflow(tmp_path):
 @pytest.mark.parametrize("arguments, message", [
     (["--lanes", "3"], "not a power of two"),
     (["--n", "5000"], "out of range"),
+    (["--moment-lanes", "3"], "moment_lanes=3 must be a power of two in [1, lanes=32]"),
+    (["--lanes", "4", "--moment-lanes", "8"], "moment_lanes=8 must be a power of two"),
 ])
 def test_build_command_refuses_bad_parameters_before_building(arguments, message, capsys):
     from thermospu.host_kfac.cli import main

@@ -160,6 +160,8 @@ class StreamSPU(wiring.Component):
         Name INFO reports (e.g. ``"sim:icarus"``).
     max_request_payload, idle_timeout
         Of the :class:`ProtocolEngine`.
+    moment_lanes : int or None
+        Second-moment lanes of the :class:`~thermospu.rtl.gateware.core.SPUCore` (None: P).
 
     Members
     -------
@@ -173,8 +175,9 @@ class StreamSPU(wiring.Component):
 
     def __init__(self, config: SPUConfig, *, clock_hz: int = 0, board: str = "sim",
                  max_request_payload: int = DEFAULT_MAX_REQUEST_PAYLOAD,
-                 idle_timeout: int | None = None):
+                 idle_timeout: int | None = None, moment_lanes: int | None = None):
         self.config = config
+        self.moment_lanes = moment_lanes
         self.engine_options = dict(clock_hz=clock_hz, board=board,
                                    max_request_payload=max_request_payload,
                                    idle_timeout=idle_timeout)
@@ -192,7 +195,7 @@ class StreamSPU(wiring.Component):
 
         m = Module()
         m.submodules.engine = engine = ProtocolEngine(self.config, **self.engine_options)
-        m.submodules.core = core = SPUCore(self.config)
+        m.submodules.core = core = SPUCore(self.config, self.moment_lanes)
         wiring.connect(m, wiring.flipped(self.rx_bytes), engine.rx_bytes)
         wiring.connect(m, engine.tx_bytes, wiring.flipped(self.tx_bytes))
         wiring.connect(m, engine.bus, core.bus)
