@@ -20,7 +20,7 @@ from torch import nn
 
 from kfac_helpers import ExactDevice
 from thermospu.host_kfac.distributed import (DistributedKFACPreconditioner, assign_layers,
-                                             gather_rank_reports)
+                                             gather_rank_reports, leave_process_group)
 from thermospu.host_kfac.preconditioner import KFACPreconditioner
 from thermospu.host_kfac.solvers import ThermodynamicInverseSolver
 
@@ -66,8 +66,10 @@ def _worker(rank, port, out_dir, fail_on):
         torch.save({"params": [p.detach().clone() for p in net.parameters()],
                     "reports": reports, "calls": len(device.calls)},
                    os.path.join(out_dir, f"rank{rank}.pt"))
-    finally:
+    except BaseException:
         dist.destroy_process_group()
+        raise
+    leave_process_group(0)      # not interpreter finalization: see its docstring
 
 
 def _free_port() -> int:
