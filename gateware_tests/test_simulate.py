@@ -66,6 +66,15 @@ def test_icarus_run_is_defined_at_time_zero_and_cached(mux_build, tmp_path):
     assert mux_build.last_waves is None
 
 
+def test_another_toolchain_does_not_reuse_a_cached_build(mux_build, tmp_path, monkeypatch):
+    # A Verilator model links cocotb's library by its absolute path: a rebuilt virtualenv must
+    # not reuse it (seen: "libcocotbvpi_verilator.so: cannot open shared object file").
+    monkeypatch.setattr(simulate.sys, "prefix", str(tmp_path / "another-venv"))
+    elsewhere = simulate.SimulationBuild(mux_build.verilog, "mux", "icarus", label="mux",
+                                         build_root=tmp_path / "cache", waves=False)
+    assert elsewhere.build_dir != mux_build.build_dir
+
+
 def test_failing_cocotb_test_raises(mux_build, tmp_path):
     with pytest.raises(simulate.SimulationFailedError, match="deliberately_failing") as info:
         mux_build.run("cocotb_spu.selftest", testcase="deliberately_failing",

@@ -7,7 +7,7 @@ transports (``sim:icarus``, ``sim:verilator``) share:
    (``amaranth.back.verilog.convert``; the ports are the component's signature);
 2. :class:`SimulationBuild` compiles that text for one simulator in a build directory under
    :func:`cache_root`, keyed by a label (e.g. the :class:`~thermospu.rtl.spec.config.SPUConfig`), the
-   simulator, the waveform switch and a hash of the Verilog, so a second run of the same gateware
+   simulator, the waveform switch, the toolchain's installation and a hash of the Verilog, so a second run of the same gateware
    reuses the compiled model (Verilator takes tens of seconds to compile a core, Icarus about one);
 3. :meth:`SimulationBuild.run` runs a cocotb test module against it through
    ``cocotb_tools.runner`` and raises :class:`SimulationFailedError` if a cocotb test failed.
@@ -45,6 +45,7 @@ __all__ = [
     "verilator_environment",
     "waves_requested",
     "cache_root",
+    "toolchain_identity",
     "verilog_source",
     "SimulationBuild",
     "ensure_importable",
@@ -209,6 +210,26 @@ def require_simulator(simulator: str) -> None:
         raise SimulatorMissingError(reason)
 
 
+def toolchain_identity(simulator: str) -> list[str]:
+    """What a cached build depends on besides its sources: the Python and cocotb installation
+    (a Verilator model links cocotb's VPI library by its absolute path, an Icarus run loads it)
+    and the simulator's own files, so that a rebuilt virtualenv or another simulator version
+    never reuses a model that cannot load."""
+    try:
+        import cocotb
+    except ImportError:   # SimulationBuild.build says what to install
+        identity = [sys.prefix]
+    else:
+        identity = [sys.prefix, os.path.dirname(cocotb.__file__), cocotb.__version__]
+    if simulator == "icarus":
+        identity += [shutil.which("iverilog") or "", shutil.which("vvp") or ""]
+    else:
+        _apply_verilator_environment()
+        identity += [shutil.which("verilator") or "", os.environ.get("VERILATOR_ROOT", ""),
+                     os.environ.get("CXX", "g++")]
+    return identity
+
+
 def waves_requested(waves: bool | None = None) -> bool:
     """``waves`` if given, else whether the environment variable THERMOSPU_WAVES is 1/true/yes."""
     if waves is not None:
@@ -284,7 +305,7 @@ class SimulationBuild:
     ----------
     build_dir : pathlib.Path
         ``<build_root>/<simulator>-<label>-<hash>``; the hash covers the Verilog text, the
-        simulator, the waveform switch and the build arguments.
+        simulator, the waveform switch, the build arguments and :func:`toolchain_identity`.
     """
 
     def __init__(self, verilog: str, toplevel: str, simulator: str, *, label: str = "",
@@ -296,7 +317,7 @@ class SimulationBuild:
         self.waves = waves_requested(waves)
         self.build_args = self._build_args(verilator_args)
         key = json.dumps([_RECIPE, verilog, toplevel, simulator, self.waves, self.build_args,
-                          TIMESCALE, VERILATOR_WAIVERS])
+                          TIMESCALE, VERILATOR_WAIVERS, toolchain_identity(simulator)])
         digest = hashlib.sha256(key.encode()).hexdigest()[:16]
         root = Path(build_root) if build_root is not None else cache_root()
         self.build_dir = root / f"{simulator}-{_safe_label(label or toplevel)}-{digest}"
