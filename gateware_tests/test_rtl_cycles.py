@@ -47,12 +47,16 @@ def test_step_cycles_match_model(n, lanes, n_active, moments, thin):
           f"utilization {n_active**2 / (lanes * per_step):.1%}")
 
 
-@pytest.mark.parametrize("lanes", [1, 2, 4, 8])
-def test_utilization_at_least_90_percent_at_n16(lanes):
-    """The model (checked against measurements above) gives >= 90 % for P <= N/2 at N = 16,
-    and for every P at N = 32."""
-    assert 16**2 / (lanes * step_cycles(SPUConfig(n=16, lanes=lanes), 16)) >= 0.9
-    assert 32**2 / (32 * step_cycles(SPUConfig(n=32, lanes=32), 32)) >= 0.9
+@pytest.mark.parametrize("n", [16, 32, 128])
+def test_full_utilization_from_two_groups(n):
+    """The model (checked against measurements above) gives 100 % whenever P <= N/2 and the
+    previous groups span at least X_LATENCY rows; with one group (P = N) a step is
+    n + X_LATENCY cycles: every row of a step needs every row of the previous one."""
+    for lanes in (1, 2, 4, 8, 16, 32, 64):
+        if lanes <= n // 2 and n - lanes >= SPUCore.X_LATENCY:
+            assert step_cycles(SPUConfig(n=n, lanes=lanes), n) == n * n // lanes
+    if n <= 32:
+        assert step_cycles(SPUConfig(n=n, lanes=n), n) == n + SPUCore.X_LATENCY
 
 
 def test_step_cycles_n32_one_group():

@@ -18,11 +18,14 @@ class MacEngine(wiring.Component):
     column has entered, the P sums move into a hand-off shift register and leave one per cycle
     (lane 0 first) towards the integrator while the lanes already work on the next group.
 
-    Pipeline: column data in cycle D -> products registered -> accumulated in D+1 (and moved to
-    the hand-off register when ``in_last``) -> lane l's sum on the output in cycle D+2+l. The
-    hand-off register is free again after ``in_rows`` cycles, so groups may follow each other
-    back to back as long as a group has at least as many columns as valid rows (true because a
-    group's valid rows are at most n_active).
+    Pipeline: column data in cycle D -> operands registered -> products registered ->
+    accumulated in D+2 (and moved to the hand-off register when ``in_last``) -> lane l's sum on
+    the output in cycle D+3+l (:attr:`LATENCY` = 3 to lane 0). The operand registers keep the
+    memories' read data (block RAM clock-to-out and the routing of the x broadcast) off the
+    multipliers' paths; on an iCE40 they are the SB_MAC16's own input registers. The hand-off
+    register is free again after ``in_rows`` cycles, so groups may follow each other back to
+    back as long as a group has at least as many columns as valid rows (true because a group's
+    valid rows are at most n_active).
 
     Parameters
     ----------
@@ -61,6 +64,9 @@ class MacEngine(wiring.Component):
         A column or a sum is somewhere in the engine.
     """
 
+    #: Cycles from a column's data on the inputs to lane 0's sum on the output.
+    LATENCY = 3
+
     def __init__(self, config: SPUConfig, tag_bits: int):
         if tag_bits < 1:
             raise ValueError(f"tag_bits must be at least 1, got {tag_bits}")
@@ -91,17 +97,28 @@ class MacEngine(wiring.Component):
         products = [Signal(signed(product_bits), name=f"product{l}") for l in range(p)]
         accs = [Signal(signed(cfg.fine_bits), name=f"acc{l}") for l in range(p)]
         captured = [Signal(signed(cfg.x_bits), name=f"x_old{l}") for l in range(p)]
+        # Operand stage: the column as it came in, registered.
+        d0_valid, d0_first, d0_last = Signal(), Signal(), Signal()
+        d0_rows = Signal(range(p + 1))
+        d0_tag = Signal.like(self.in_tag)
+        d0_capture = Signal(p)
+        d0_a = Signal.like(self.in_a)
+        d0_x = Signal.like(self.in_x)
+        m.d.sync += [d0_valid.eq(self.in_valid), d0_first.eq(self.in_first),
+                     d0_last.eq(self.in_valid & self.in_last), d0_rows.eq(self.in_rows),
+                     d0_tag.eq(self.in_tag), d0_capture.eq(self.in_capture),
+                     d0_a.eq(self.in_a), d0_x.eq(self.in_x)]
+
+        # Product stage.
         d1_valid, d1_first, d1_last = Signal(), Signal(), Signal()
         d1_rows = Signal(range(p + 1))
         d1_tag = Signal.like(self.in_tag)
-
-        m.d.sync += [d1_valid.eq(self.in_valid), d1_first.eq(self.in_first),
-                     d1_last.eq(self.in_valid & self.in_last), d1_rows.eq(self.in_rows),
-                     d1_tag.eq(self.in_tag)]
+        m.d.sync += [d1_valid.eq(d0_valid), d1_first.eq(d0_first), d1_last.eq(d0_last),
+                     d1_rows.eq(d0_rows), d1_tag.eq(d0_tag)]
         for l in range(p):
-            m.d.sync += products[l].eq(self.in_a[l] * self.in_x)
-            with m.If(self.in_valid & self.in_capture[l]):
-                m.d.sync += captured[l].eq(self.in_x)
+            m.d.sync += products[l].eq(d0_a[l] * d0_x)
+            with m.If(d0_valid & d0_capture[l]):
+                m.d.sync += captured[l].eq(d0_x)
 
         # Hand-off shift register: entry 0 is on the output.
         handoff_sum = [Signal(signed(cfg.fine_bits), name=f"handoff_sum{l}") for l in range(p)]
@@ -133,6 +150,6 @@ class MacEngine(wiring.Component):
             self.out_sum.eq(handoff_sum[0]),
             self.out_x_old.eq(handoff_x[0]),
             self.out_tag.eq(tag),
-            self.busy.eq(d1_valid | (remaining != 0)),
+            self.busy.eq(d0_valid | d1_valid | (remaining != 0)),
         ]
         return m
