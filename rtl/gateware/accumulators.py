@@ -161,8 +161,10 @@ class SampleAccumulators(wiring.Component):
             m.submodules[f"sum_yy_bank{l}"] = mem
             banks.append((mem.read_port(), mem.write_port()))
 
-        last_group = row_base + p >= self.n_active
-        last_col = col == self.n_active - 1
+        # col == n_active - 1 and row_base + P >= n_active, registers set with col and row_base
+        # (as in the step sequencer), so no comparison with n_active lies on the path into the
+        # pass control's enables.
+        last_col, last_group = Signal(), Signal()
         sweep_ends = running & last_col & last_group
         pass_done = m2_last
         # A pass may begin in the cycle the previous one issues its last element: its reads of
@@ -179,15 +181,18 @@ class SampleAccumulators(wiring.Component):
         with m.If(pass_begins):
             m.d.sync += [running.eq(1), row_base.eq(0), col.eq(0), pass_buffer.eq(next_buffer),
                          next_buffer.eq(next_buffer + 1), pass_first.eq(first_pending),
-                         first_pending.eq(0)]
+                         first_pending.eq(0), last_col.eq(self.n_active == 1),
+                         last_group.eq(self.n_active <= p)]
         with m.Elif(running):
             with m.If(last_col):
                 with m.If(last_group):
                     m.d.sync += running.eq(0)
                 with m.Else():
-                    m.d.sync += [row_base.eq(row_base + p), col.eq(row_base + p)]
+                    m.d.sync += [row_base.eq(row_base + p), col.eq(row_base + p),
+                                 last_col.eq(row_base + p + 1 == self.n_active),
+                                 last_group.eq(row_base + 2 * p >= self.n_active)]
             with m.Else():
-                m.d.sync += col.eq(col + 1)
+                m.d.sync += [col.eq(col + 1), last_col.eq(col + 2 == self.n_active)]
         with m.If(self.start):
             m.d.sync += [outstanding.eq(0), pending.eq(0), first_pending.eq(1),
                          next_buffer.eq(0), running.eq(0)]

@@ -88,8 +88,11 @@ class RegisterFile(wiring.Component):
     job : Out(job_layout(config))
         The job registers (valid values only: a refused write leaves them unchanged).
     start, abort : Out(1)
-        One-cycle strobes: a job starts (idle only) / the running job is to stop at the next
-        Euler-step boundary.
+        One-cycle strobes: a job starts (idle only, in the cycle of the CONTROL write) / the
+        running job is to stop at the next Euler-step boundary (one cycle after the CONTROL
+        write, from a register: the write's decode stays off the sequencer's step-boundary
+        decision, which enables every step counter; the host cannot tell, ABORT is
+        asynchronous to the steps anyway).
     busy, done : Out(1)
         A job is running / the last job has finished (cleared by start and CONTROL_CLEAR).
     status : Out(status_layout())
@@ -206,13 +209,16 @@ class RegisterFile(wiring.Component):
                 self._decode_write(m, write_error)
 
         command = self.w_data
+        abort_written = Signal()
+        m.d.sync += abort_written.eq(control_write & self.busy
+                                     & (command & rm.CONTROL_ABORT).any())
+        m.d.comb += self.abort.eq(abort_written & self.busy)
         with m.If(control_write):
             with m.If(command & rm.CONTROL_START):
                 with m.If(self.busy):
                     m.d.comb += control_error.eq(error_flag("write_while_busy"))
                 with m.Else():
                     m.d.comb += self.start.eq(1)
-            m.d.comb += self.abort.eq(self.busy & (command & rm.CONTROL_ABORT).any())
         clear = control_write & (command & rm.CONTROL_CLEAR).any()
 
         errors = Signal(error_layout())
