@@ -88,11 +88,11 @@ class RegisterFile(wiring.Component):
     job : Out(job_layout(config))
         The job registers (valid values only: a refused write leaves them unchanged).
     start, abort : Out(1)
-        One-cycle strobes: a job starts (idle only, in the cycle of the CONTROL write) / the
-        running job is to stop at the next Euler-step boundary (one cycle after the CONTROL
-        write, from a register: the write's decode stays off the sequencer's step-boundary
-        decision, which enables every step counter; the host cannot tell, ABORT is
-        asynchronous to the steps anyway).
+        One-cycle strobes, from registers one cycle after the CONTROL write (so the write's
+        decode stays off the paths into the step counters' enables): a job starts (written
+        while idle; STATUS is busy from the cycle of this strobe, and the job is done no earlier
+        than the cycle after it) / the running job is to stop at the next Euler-step boundary
+        (ABORT is asynchronous to the steps anyway).
     busy, done : Out(1)
         A job is running / the last job has finished (cleared by start and CONTROL_CLEAR).
     status : Out(status_layout())
@@ -174,12 +174,13 @@ class RegisterFile(wiring.Component):
         with m.Else():
             m.d.comb += write_error.eq(error_flag("bad_address"))
 
-    def _job_state(self, m, clear):
-        """busy / done / aborted, and the counters of the job."""
+    def _job_state(self, m, clear, start_written):
+        """busy / done / aborted, and the counters of the job (from the CONTROL write of START,
+        ``start_written``: STATUS is busy from the next cycle on)."""
         aborted, abort_requested = Signal(), Signal()
         with m.If(clear):
             m.d.sync += [self.done.eq(0), aborted.eq(0)]
-        with m.If(self.start):
+        with m.If(start_written):
             m.d.sync += [self.busy.eq(1), self.done.eq(0), aborted.eq(0), abort_requested.eq(0),
                          self.saturations.eq(0), self.cycles.eq(0),
                          self.result_n.eq(self.job.n_active),
@@ -188,7 +189,7 @@ class RegisterFile(wiring.Component):
             m.d.sync += self.cycles.eq(self.cycles + 1)
             with m.If(self.abort):
                 m.d.sync += abort_requested.eq(1)
-            with m.If(~self.running):
+            with m.If(~self.running & ~self.start):
                 m.d.sync += [self.busy.eq(0), self.done.eq(1), aborted.eq(abort_requested)]
         # Counted a cycle after the update, from the integrator's registered flag.
         with m.If(self.saturated & (self.saturations != (1 << 32) - 1)):
@@ -209,16 +210,19 @@ class RegisterFile(wiring.Component):
                 self._decode_write(m, write_error)
 
         command = self.w_data
-        abort_written = Signal()
-        m.d.sync += abort_written.eq(control_write & self.busy
-                                     & (command & rm.CONTROL_ABORT).any())
+        # START and ABORT reach the engines from registers, a cycle after the write: the
+        # write's decode is not on the paths into the step counters' enables.
+        start_written, abort_written = Signal(), Signal()
+        m.d.sync += [self.start.eq(start_written),
+                     abort_written.eq(control_write & self.busy
+                                      & (command & rm.CONTROL_ABORT).any())]
         m.d.comb += self.abort.eq(abort_written & self.busy)
         with m.If(control_write):
             with m.If(command & rm.CONTROL_START):
                 with m.If(self.busy):
                     m.d.comb += control_error.eq(error_flag("write_while_busy"))
                 with m.Else():
-                    m.d.comb += self.start.eq(1)
+                    m.d.comb += start_written.eq(1)
         clear = control_write & (command & rm.CONTROL_CLEAR).any()
 
         errors = Signal(error_layout())
@@ -229,7 +233,7 @@ class RegisterFile(wiring.Component):
             m.d.sync += errors.eq(0)
         with m.Elif(new_errors.as_value().any()):
             m.d.sync += errors.eq(errors.as_value() | new_errors.as_value())
-        aborted = self._job_state(m, clear)
+        aborted = self._job_state(m, clear, start_written)
 
         m.d.comb += [
             self.status.busy.eq(self.busy), self.status.done.eq(self.done),
