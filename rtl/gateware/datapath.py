@@ -303,7 +303,7 @@ class Datapath(wiring.Component):
             accs.host_yy_col.eq(self.host_offset[:cfg.log2_n]),
             self.host_words.sum_y.eq(accs.host_sum_y),
             self.host_words.sum_yy.eq(accs.host_sum_yy),
-            self.running.eq(seq.running | issue_in_flight | d_valid | mac.busy | integrator.out_valid
+            self.running.eq(seq.running | issue_in_flight | d_valid | mac.busy | integrator.busy
                             | self.saturated | sample_valid | accs.busy),
         ]
         return m

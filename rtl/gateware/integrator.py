@@ -21,10 +21,11 @@ class CellIntegrator(wiring.Component):
     ``gaussian`` enter :attr:`PREPARE_LATENCY` cycles before its ``acc`` and ``x_old``; the first
     stage registers the bias shift and the noise product (the one multiplier, sigma_bits x 11),
     the second adds them and the rounding constant. When ``acc`` arrives, one register stage
-    subtracts it and rounds; the addition of the old state and the clamp are combinational after
-    it, so the new state is ready :attr:`UPDATE_LATENCY` = 1 cycle after the coupling sum (part
-    of what a step waits for when all its rows fit one group; the register halves the longest
-    path of the core on a small FPGA). A cell may enter every cycle. Intermediate sums are
+    subtracts it, the next rounds (the shift by S); the addition of the old state and the clamp
+    are combinational after it, so the new state is ready :attr:`UPDATE_LATENCY` = 2 cycles
+    after the coupling sum (part of what a step waits for when all its rows fit one group; the
+    subtraction's carry chain followed by the shifter was the iCE40 default's longest path,
+    33 ns). A cell may enter every cycle. Intermediate sums are
     :attr:`fine_width` bits (``fine_bits``, or more when the noise term needs it), so nothing
     wraps.
 
@@ -59,12 +60,14 @@ class CellIntegrator(wiring.Component):
         The cell's ``in_tag``.
     saturated : Out(1)
         The update was clamped at a rail (counts towards SATURATIONS), while ``out_valid``.
+    busy : Out(1)
+        A cell is in the update stages (``out_valid`` included).
     """
 
     #: Cycles from ``b``/``gaussian`` to the same cell's ``acc``/``x_old``.
     PREPARE_LATENCY = 2
     #: Cycles from ``acc``/``x_old`` to the cell's ``x_new``.
-    UPDATE_LATENCY = 1
+    UPDATE_LATENCY = 2
 
     def __init__(self, config: SPUConfig, tag_bits: int = 0):
         self.config = config
@@ -89,6 +92,7 @@ class CellIntegrator(wiring.Component):
             "x_new": Out(signed(config.x_bits)),
             "out_tag": Out(unsigned(tag_bits)),
             "saturated": Out(1),
+            "busy": Out(1),
         })
 
     def elaborate(self, platform):
@@ -107,15 +111,19 @@ class CellIntegrator(wiring.Component):
         m.d.comb += half_shift.eq(cfg.fa - 1 + self.k)
         prepared = Signal(signed(round_bits))
         m.d.sync += prepared.eq(bias + (noise << self.sigma_shift) + (Const(1, 1) << half_shift))
-        # Update stage: subtract the coupling sum and round (arithmetic shift by fa + k). Only
+        # Update stages: subtract the coupling sum, then round (arithmetic shift by fa + k). Only
         # the low fx + 2 bits of the rounded step are kept, with whether it lies in
         # [-2**(fx+1), 2**(fx+1) - 1] and its sign: outside that range the new state is past a
         # rail whatever x_old is.
         fx = cfg.x_bits - 1
         shift = Signal(range(cfg.fa + K_MAX + 1))
         m.d.comb += shift.eq(cfg.fa + self.k)
+        # Update stage 1: the difference, registered with the cell's old state and tag.
         difference = Signal(signed(round_bits))
-        m.d.comb += difference.eq(prepared - self.acc)
+        d_valid, d_x_old, d_tag = Signal(), Signal.like(self.x_old), Signal.like(self.in_tag)
+        m.d.sync += [difference.eq(prepared - self.acc), d_valid.eq(self.in_valid),
+                     d_x_old.eq(self.x_old), d_tag.eq(self.in_tag)]
+        # Update stage 2: the rounding shift.
         rounded = Signal(signed(round_bits))
         m.d.comb += rounded.eq(difference >> shift)
         # The rounded step's bits from 2**(fx+1) up all equal its sign exactly when the
@@ -132,7 +140,7 @@ class CellIntegrator(wiring.Component):
         u_step = Signal(signed(fx + 2))
         u_small, u_negative = Signal(), Signal()
         m.d.sync += [
-            u_valid.eq(self.in_valid), u_x_old.eq(self.x_old), u_tag.eq(self.in_tag),
+            u_valid.eq(d_valid), u_x_old.eq(d_x_old), u_tag.eq(d_tag),
             u_step.eq(rounded[:fx + 2]),
             u_small.eq(~((difference ^ sign.replicate(round_bits)) & small_mask).any()),
             u_negative.eq(sign),
@@ -149,5 +157,6 @@ class CellIntegrator(wiring.Component):
             self.out_tag.eq(u_tag),
             self.x_new.eq(Mux(high, cfg.x_max_code, Mux(low, cfg.x_min_code, total))),
             self.saturated.eq(u_valid & (high | low)),
+            self.busy.eq(d_valid | u_valid),
         ]
         return m
