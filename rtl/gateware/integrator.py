@@ -20,7 +20,8 @@ class CellIntegrator(wiring.Component):
     The terms that do not depend on the coupling sum are prepared ahead: a cell's ``b`` and
     ``gaussian`` enter :attr:`PREPARE_LATENCY` cycles before its ``acc`` and ``x_old``; the first
     stage registers the bias shift and the noise product (the one multiplier, sigma_bits x 11),
-    the second adds them and the rounding constant. When ``acc`` arrives, one register stage
+    the second aligns the noise (the shift by sigma_shift) and adds the rounding constant to the
+    bias, the third adds the two. When ``acc`` arrives, one register stage
     subtracts it, the next rounds (the shift by S); the addition of the old state and the clamp
     are combinational after it, so the new state is ready :attr:`UPDATE_LATENCY` = 2 cycles
     after the coupling sum (part of what a step waits for when all its rows fit one group; the
@@ -65,7 +66,7 @@ class CellIntegrator(wiring.Component):
     """
 
     #: Cycles from ``b``/``gaussian`` to the same cell's ``acc``/``x_old``.
-    PREPARE_LATENCY = 2
+    PREPARE_LATENCY = 3
     #: Cycles from ``acc``/``x_old`` to the cell's ``x_new``.
     UPDATE_LATENCY = 2
 
@@ -106,11 +107,16 @@ class CellIntegrator(wiring.Component):
         bias = Signal(signed(fine_bits))
         noise = Signal(signed(cfg.sigma_bits + GAUSSIAN_BITS + 1))
         m.d.sync += [bias.eq(self.b << self.b_shift), noise.eq(self.sigma_q * self.gaussian)]
-        # Prepare stage 2: bias + noise + rounding constant.
+        # Prepare stage 2: the noise aligned; the bias plus the rounding constant.
         half_shift = Signal(range(cfg.fa + K_MAX))
         m.d.comb += half_shift.eq(cfg.fa - 1 + self.k)
+        aligned_noise = Signal(signed(round_bits))
+        rounded_bias = Signal(signed(round_bits))
+        m.d.sync += [aligned_noise.eq(noise << self.sigma_shift),
+                     rounded_bias.eq(bias + (Const(1, 1) << half_shift))]
+        # Prepare stage 3: their sum.
         prepared = Signal(signed(round_bits))
-        m.d.sync += prepared.eq(bias + (noise << self.sigma_shift) + (Const(1, 1) << half_shift))
+        m.d.sync += prepared.eq(rounded_bias + aligned_noise)
         # Update stages: subtract the coupling sum, then round (arithmetic shift by fa + k). Only
         # the low fx + 2 bits of the rounded step are kept, with whether it lies in
         # [-2**(fx+1), 2**(fx+1) - 1] and its sign: outside that range the new state is past a
