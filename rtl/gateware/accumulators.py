@@ -46,7 +46,8 @@ class SampleAccumulators(wiring.Component):
     start : In(1)
         A job starts: forget outstanding passes, the next pass is the job's first.
     n_active : In(range(N + 1)), moments : In(1)
-        Job registers, constant during a job.
+        Job registers, constant during a job and set at least a cycle before ``start`` (the
+        core's register file guarantees it: its start strobe leaves a register).
     in_valid : In(1)
         A sampled cell's output code arrives.
     in_cell : In(row_bits)
@@ -171,8 +172,12 @@ class SampleAccumulators(wiring.Component):
         # group 0 then trail that pass's writes of the same words by more than the 2-cycle
         # read-modify-write latency whenever n_active > 2; smaller problems wait for the flush.
         flushed = ~m1_valid & ~m2_last & ~m2_en.any()
-        pass_begins = (pending != 0) & Mux(self.n_active > 2, ~running | sweep_ends,
-                                           ~running & flushed)
+        # Comparisons of n_active (constant while a job runs) kept in registers, off the paths
+        # into the pass control's enables.
+        overlapping, one_cell, one_group = Signal(), Signal(), Signal()
+        m.d.sync += [overlapping.eq(self.n_active > 2), one_cell.eq(self.n_active == 1),
+                     one_group.eq(self.n_active <= p)]
+        pass_begins = (pending != 0) & Mux(overlapping, ~running | sweep_ends, ~running & flushed)
         trigger = self.in_valid & self.in_last_cell & self.moments
         m.d.sync += pending.eq(pending + trigger - pass_begins)
         m.d.sync += outstanding.eq(outstanding + self.reserve - pass_done)
@@ -181,8 +186,7 @@ class SampleAccumulators(wiring.Component):
         with m.If(pass_begins):
             m.d.sync += [running.eq(1), row_base.eq(0), col.eq(0), pass_buffer.eq(next_buffer),
                          next_buffer.eq(next_buffer + 1), pass_first.eq(first_pending),
-                         first_pending.eq(0), last_col.eq(self.n_active == 1),
-                         last_group.eq(self.n_active <= p)]
+                         first_pending.eq(0), last_col.eq(one_cell), last_group.eq(one_group)]
         with m.Elif(running):
             with m.If(last_col):
                 with m.If(last_group):
