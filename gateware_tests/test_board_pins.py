@@ -9,7 +9,8 @@
   result must equal the emulated SPU's ("model" transport) bit for bit, with the raw accumulators
   equal to the golden model's.
 
-The design is the iCEBreaker's clocking (24 MHz, 3 Mbaud: 8 clock cycles per bit) around a
+The design is a board's clocking at 24 MHz (3 Mbaud: 8 clock cycles per bit, the tightest
+UART divisor the boards have used; both defaults now make 10 at 30 MHz) around a
 small SPU (N=4) so that the simulation stays short.
 """
 
