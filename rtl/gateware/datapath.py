@@ -94,9 +94,9 @@ class Datapath(wiring.Component):
     #: finished row: the memories' read cycle, then MacEngine.LATENCY.
     MAC_LATENCY = 1 + MacEngine.LATENCY
     #: Registers between the sequencer and the coupling and state memories' read addresses (the
-    #: issued column fans out to P block RAMs from a register). Reads and writes of the state are
-    #: delayed alike, so the step's cycles do not change. (One register, with the prefetch fed
-    #: undelayed, is the same schedule, but Yosys 0.70's abc9 fails an assertion on it.)
+    #: issued column fans out to P block RAMs from a register): as many as the prefetch needs
+    #: to start from the sequencer's issue. Reads and writes of the state are delayed alike, so
+    #: the step's cycles do not change.
     COLUMN_DELAY = 2
     #: Registers between the sequencer and the prefetch (which takes CellPrefetch.LATENCY
     #: cycles), so that a cell's b and g reach the integrator CellIntegrator.PREPARE_LATENCY
