@@ -13,6 +13,7 @@ import dataclasses
 import functools
 import math
 
+from thermospu.boards.icebreaker import ICEBREAKER
 from thermospu.rtl.gateware.core import moment_pass_cycles, step_cycles
 from thermospu.rtl.spec.config import SPUConfig
 
@@ -183,7 +184,7 @@ class EmulatedSPU(AnalogSPU):
     #: AnalogSPU parameters that an emulation does not use (its timing comes from the clock).
     unused_parameters = ("tau_relax_s", "dac_rate_hz", "dac_channels_per_cell", "adc_rate_hz",
                          "adc_channels_per_cell", "accumulator_rate_hz", "max_rows")
-    clock_hz: float = parameter(30e6, "Hz", "clock of the iCEBreaker build "
+    clock_hz: float = parameter(ICEBREAKER.clock_hz, "Hz", "clock of the iCEBreaker build "
                                 "(boards/icebreaker.py)", 1e3, 1e10)
     lanes: int = parameter(1, "lanes", "multiply-accumulate lanes P (SPUConfig.lanes); default 1, "
                            "the iCEBreaker build's (boards/icebreaker.py)", 1, 4096, integer=True)

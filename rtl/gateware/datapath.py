@@ -93,17 +93,13 @@ class Datapath(wiring.Component):
     #: Cycles from a column reaching the memories' read addresses to the MAC engine's first
     #: finished row: the memories' read cycle, then MacEngine.LATENCY.
     MAC_LATENCY = 1 + MacEngine.LATENCY
-    #: Registers between the sequencer and the coupling and state memories' read addresses (the
-    #: issued column fans out to P block RAMs from a register): as many as the prefetch needs
-    #: to start from the sequencer's issue. Reads and writes of the state are delayed alike, so
-    #: the step's cycles do not change.
-    COLUMN_DELAY = 2
-    #: Registers between the sequencer and the prefetch (which takes CellPrefetch.LATENCY
-    #: cycles), so that a cell's b and g reach the integrator CellIntegrator.PREPARE_LATENCY
-    #: cycles before its sum.
-    PREFETCH_DELAY = (COLUMN_DELAY + MAC_LATENCY - CellIntegrator.PREPARE_LATENCY
-                      - CellPrefetch.LATENCY)
-    assert PREFETCH_DELAY >= 0, "the prefetch cannot start before the sequencer's issue"
+    #: Registers between the sequencer and the coupling and state memories' read addresses: they
+    #: give the prefetch (which starts from the undelayed issue and takes CellPrefetch.LATENCY
+    #: cycles) its time, so a cell's b and g reach the integrator
+    #: CellIntegrator.PREPARE_LATENCY cycles before its sum. Reads and writes of the state are
+    #: delayed alike, so the step's cycles do not change.
+    COLUMN_DELAY = CellPrefetch.LATENCY + CellIntegrator.PREPARE_LATENCY - MAC_LATENCY
+    assert COLUMN_DELAY >= 1, "the memories' read addresses come from a register"
     #: Cycles from issuing a group's last column to the first cycle in which the next step may
     #: issue the column of its lane-0 row: the integrator's terms are prepared while the sum is
     #: computed, the new state is written CellIntegrator.UPDATE_LATENCY cycles after the sum
@@ -174,23 +170,6 @@ class Datapath(wiring.Component):
             in_flight.append(delayed.valid)
         return issue, Cat(in_flight).any()
 
-    def _prefetch_delay(self, m, seq):
-        """The sequencer's group ends (a group's last column issued) through PREFETCH_DELAY
-        registers, with what the prefetch needs of them."""
-        group = Signal(data.StructLayout({
-            "valid": 1, "row_base": range(self.config.n + self.config.lanes),
-            "rows": range(self.config.lanes + 1), "phase": 2, "warmup": 1, "first_step": 1}))
-        m.d.comb += [
-            group.valid.eq(seq.valid & seq.last_col), group.row_base.eq(seq.row_base),
-            group.rows.eq(seq.rows), group.phase.eq(seq.phase), group.warmup.eq(seq.warmup),
-            group.first_step.eq(seq.first_step),
-        ]
-        for stage in range(self.PREFETCH_DELAY):
-            delayed = Signal.like(group, name=f"prefetch_delay{stage}")
-            m.d.sync += delayed.eq(group)
-            group = delayed
-        return group
-
     def _column_stage(self, m, seq, x_rd, mac, written):
         """Stage D: the (delayed) issued column's A words and state x[j] meet in the MAC engine.
         The state written in the cycle a column's read was issued (the memory then returns the
@@ -246,13 +225,12 @@ class Datapath(wiring.Component):
         written = Signal(data.StructLayout({"valid": 1, "buffer": 1, "cell": cfg.log2_n,
                                             "x": signed(cfg.x_bits)}))
         d_valid = self._column_stage(m, issue, x_rd, mac, written)
-        group = self._prefetch_delay(m, seq)
 
         m.d.comb += [
-            prefetch.group_valid.eq(group.valid), prefetch.row_base.eq(group.row_base),
-            prefetch.rows.eq(group.rows), prefetch.phase.eq(group.phase),
-            prefetch.warmup.eq(group.warmup), prefetch.first_step.eq(group.first_step),
-            prefetch.busy.eq(self.busy),
+            prefetch.group_valid.eq(seq.valid & seq.last_col),
+            prefetch.row_base.eq(seq.row_base), prefetch.rows.eq(seq.rows),
+            prefetch.phase.eq(seq.phase), prefetch.warmup.eq(seq.warmup),
+            prefetch.first_step.eq(seq.first_step), prefetch.busy.eq(self.busy),
             prefetch.host_offset.eq(self.host_offset), prefetch.host_w_data.eq(self.host_w_data),
             prefetch.host_write_b.eq(self.host_write_b),
             prefetch.host_write_seed.eq(self.host_write_seed),

@@ -1,8 +1,7 @@
 """``CellPrefetch``: each cell's bias and noise sample, fetched ahead of its coupling sum.
 
 Noise does not depend on the state, so it is made in a pipeline of its own, ahead of use: from
-the cycle a group's end arrives (``group_valid``: the sequencer issued its last column
-Datapath.PREFETCH_DELAY cycles before), one cell per cycle (row base + lane) has
+the cycle the sequencer issues a group's last column, one cell per cycle (row base + lane) has
 its bias b[i] and its generator's two ring words read (cycle F); the generator step
 (:class:`~.noise.NoiseStep`, xorshift128) on the memories' words is registered (F + 1) and its new
 word written back in the next cycle (F + 2), in which the byte sum of the Gaussian approximation
