@@ -40,8 +40,12 @@ def dsp_selection_script(config: SPUConfig) -> str:
 
 
 def toolchain_options(config: SPUConfig) -> dict:
-    """Amaranth build overrides for an iCE40 build of ``config``."""
-    return {"synth_opts": "-dsp -device u", "script_after_read": dsp_selection_script(config)}
+    """Amaranth build overrides for an iCE40 build of ``config``: the DSP selection, and block
+    RAMs without read-first emulation
+    (:data:`~thermospu.rtl.gateware.block_ram.UNDEFINED_COLLISIONS`)."""
+    from thermospu.rtl.gateware.block_ram import UNDEFINED_COLLISIONS   # the record needs no Amaranth
+    return {"synth_opts": "-dsp -device u",
+            "script_after_read": f"{dsp_selection_script(config)}\n{UNDEFINED_COLLISIONS}"}
 
 
 ICEBREAKER = Board(

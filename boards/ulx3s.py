@@ -20,9 +20,12 @@ from .board import Board
 __all__ = ["ULX3S"]
 
 
-def no_toolchain_options(config: SPUConfig) -> dict:
-    """No build overrides: ``synth_ecp5`` maps every multiplier to a MULT18X18D by itself."""
-    return {}
+def toolchain_options(config: SPUConfig) -> dict:
+    """Amaranth build overrides for an ECP5 build of ``config``: block RAMs without read-first
+    emulation (:data:`~thermospu.rtl.gateware.block_ram.UNDEFINED_COLLISIONS`); ``synth_ecp5``
+    maps every multiplier to a MULT18X18D by itself."""
+    from thermospu.rtl.gateware.block_ram import UNDEFINED_COLLISIONS   # the record needs no Amaranth
+    return {"script_after_read": UNDEFINED_COLLISIONS}
 
 
 ULX3S = Board(
@@ -40,7 +43,7 @@ ULX3S = Board(
                      sigma_bits=16, max_samples_log2=24),
     clock_hz=30e6,
     baud=3_000_000,
-    toolchain_options=no_toolchain_options,
+    toolchain_options=toolchain_options,
     resource_map={
         "LUT4 (placed, incl. carry/RAM)": ("pnr", ["TRELLIS_COMB"]),
         "LUT4": ("netlist", (["LUT4"], "TRELLIS_COMB")),

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..spec.config import SPUConfig
+from .block_ram import BlockRAM
 
 __all__ = ["SampleAccumulators"]
 
@@ -114,7 +114,7 @@ class SampleAccumulators(wiring.Component):
         m = Module()
 
         # --- first moments ----------------------------------------------------------------
-        m.submodules.sum_y = sum_y = Memory(shape=signed(cfg.sum_x_bits), depth=n, init=[])
+        m.submodules.sum_y = sum_y = BlockRAM(shape=signed(cfg.sum_x_bits), depth=n)
         sum_y_rd, sum_y_wr = sum_y.read_port(), sum_y.write_port()
         r1_valid, r1_first = Signal(), Signal()
         r1_cell = Signal(row_bits)
@@ -130,8 +130,8 @@ class SampleAccumulators(wiring.Component):
         ]
 
         # --- snapshot buffers -------------------------------------------------------------
-        m.submodules.y_buffers = y_buffers = Memory(
-            shape=signed(cfg.out_bits), depth=Y_BUFFERS << row_bits, init=[])
+        m.submodules.y_buffers = y_buffers = BlockRAM(
+            shape=signed(cfg.out_bits), depth=Y_BUFFERS << row_bits)
         y_wr, y_rd = y_buffers.write_port(), y_buffers.read_port()
         m.d.comb += [
             y_wr.addr.eq(Cat(self.in_cell, self.in_buffer)),
@@ -158,7 +158,7 @@ class SampleAccumulators(wiring.Component):
 
         banks = []
         for l in range(p):
-            mem = Memory(shape=signed(cfg.sum_xx_bits), depth=((n + p - 1) // p) << row_bits, init=[])
+            mem = BlockRAM(shape=signed(cfg.sum_xx_bits), depth=((n + p - 1) // p) << row_bits)
             m.submodules[f"sum_yy_bank{l}"] = mem
             banks.append((mem.read_port(), mem.write_port()))
 

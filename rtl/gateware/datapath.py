@@ -17,12 +17,12 @@ from __future__ import annotations
 
 from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..spec import regmap as rm
 from ..spec.config import SPUConfig
 from .accumulators import SampleAccumulators
+from .block_ram import BlockRAM
 from .control import StepSequencer
 from .integrator import CellIntegrator
 from .mac_engine import MacEngine
@@ -137,7 +137,7 @@ class Datapath(wiring.Component):
         rows_per_bank = -(-cfg.n // cfg.lanes)
         reads = []
         for lane in range(cfg.lanes):
-            mem = Memory(shape=cfg.a_bits, depth=rows_per_bank << cfg.log2_n, init=[])
+            mem = BlockRAM(shape=cfg.a_bits, depth=rows_per_bank << cfg.log2_n)
             m.submodules[f"a_bank{lane}"] = mem
             wr, rd = mem.write_port(), mem.read_port()
             m.d.comb += [
@@ -172,8 +172,9 @@ class Datapath(wiring.Component):
 
     def _column_stage(self, m, seq, x_rd, mac, written):
         """Stage D: the (delayed) issued column's A words and state x[j] meet in the MAC engine.
-        The state written in the cycle a column's read was issued (the memory then returns the
-        old word) comes from the register that keeps the last written state."""
+        The state written in the cycle a column's read was issued (the memory's word is undefined
+        then: :class:`~.block_ram.BlockRAM`) comes from the register that keeps the last written
+        state."""
         p = self.config.lanes
         d_valid, d_first, d_last, d_first_step = Signal(), Signal(), Signal(), Signal()
         d_rows = Signal.like(seq.rows)
@@ -208,7 +209,7 @@ class Datapath(wiring.Component):
         m.submodules.quantizer = quantizer = OutputQuantizer(cfg)
         m.submodules.accumulators = accs = SampleAccumulators(cfg, self.moment_lanes)
         # Two state buffers: step t reads buffer t mod 2 and writes the other.
-        m.submodules.x_mem = x_mem = Memory(shape=cfg.x_bits, depth=2 << cfg.log2_n, init=[])
+        m.submodules.x_mem = x_mem = BlockRAM(shape=cfg.x_bits, depth=2 << cfg.log2_n)
         x_wr, x_rd = x_mem.write_port(), x_mem.read_port()
 
         m.d.comb += [

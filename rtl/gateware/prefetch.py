@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..spec import regmap as rm
 from ..spec.config import SPUConfig
+from .block_ram import BlockRAM
 from .noise import GAUSSIAN_BITS, NoiseStep, gaussian_of
 
 __all__ = ["CellPrefetch"]
@@ -122,11 +122,11 @@ class CellPrefetch(wiring.Component):
         row_bits = cfg.log2_n
         offset = self.host_offset
         m.submodules.noise = noise = NoiseStep()
-        m.submodules.b_mem = b_mem = Memory(shape=cfg.b_bits, depth=cfg.n, init=[])
+        m.submodules.b_mem = b_mem = BlockRAM(shape=cfg.b_bits, depth=cfg.n)
         b_wr, b_rd = b_mem.write_port(), b_mem.read_port()
         word_wr, word_rd = [], []
         for parity in (0, 1):
-            mem = Memory(shape=32, depth=4 << row_bits, init=[])
+            mem = BlockRAM(shape=32, depth=4 << row_bits)
             m.submodules[f"generator_words{parity}"] = mem
             word_wr.append(mem.write_port())
             word_rd.append(mem.read_port())

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from amaranth.hdl import Module, Mux
 from amaranth.lib import crc, stream, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from ..block_ram import BlockRAM
 from ..hostbus import HostBusSignature
 from ...spec import regmap as rm
 from ...spec import wire
@@ -124,7 +124,7 @@ class ProtocolEngine(wiring.Component):
             self.config, max_request_payload=cap, info_bytes=self.info_bytes)
         m.submodules.transmitter = transmitter = FrameTransmitter(
             max_length=max_ok_length(self.config, len(self.info_bytes)))
-        m.submodules.buffer = buffer = Memory(shape=8, depth=cap, init=[])
+        m.submodules.buffer = buffer = BlockRAM(shape=8, depth=cap)
         m.submodules.frame_crc = frame_crc = crc.catalog.CRC32_ISO_HDLC(data_width=8).create()
 
         wiring.connect(m, wiring.flipped(self.rx_bytes), receiver.rx_bytes)
