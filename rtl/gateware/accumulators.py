@@ -220,7 +220,8 @@ class SampleAccumulators(wiring.Component):
             y_row = Signal(signed(cfg.out_bits), name=f"y_row{l}")
             with m.If(m1_valid & diagonal):
                 m.d.sync += y_row.eq(y_col)
-            product = Signal(signed(2 * cfg.out_bits), name=f"yy_product{l}")
+            # Data only (no reset; m2_en says when it is used): kept inside the DSP block.
+            product = Signal(signed(2 * cfg.out_bits), name=f"yy_product{l}", reset_less=True)
             old = Signal(signed(cfg.sum_xx_bits), name=f"yy_old{l}")
             m.d.sync += [
                 product.eq(Mux(diagonal, y_col, y_row) * y_col),

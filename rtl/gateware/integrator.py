@@ -105,15 +105,22 @@ class CellIntegrator(wiring.Component):
         round_bits = max(fine_bits, cfg.fa + K_MAX) + 2
         # Prepare stage 1: bias alignment and the noise product.
         bias = Signal(signed(fine_bits))
-        noise = Signal(signed(cfg.sigma_bits + GAUSSIAN_BITS + 1))
+        # A data register (no reset: what it holds after one is never used), so that synthesis
+        # can keep it inside the DSP block that multiplies.
+        noise = Signal(signed(cfg.sigma_bits + GAUSSIAN_BITS + 1), reset_less=True)
         m.d.sync += [bias.eq(self.b << self.b_shift), noise.eq(self.sigma_q * self.gaussian)]
         # Prepare stage 2: the noise aligned; the bias plus the rounding constant.
         half_shift = Signal(range(cfg.fa + K_MAX))
         m.d.comb += half_shift.eq(cfg.fa - 1 + self.k)
+        # The rounding constant 2**(fa+k-1) comes from a register: k is constant while cells
+        # flow (it must be set no later than the cycle the first cell's b enters), and the
+        # variable shift stays off the bias adder's carry chain.
+        rounding = Signal(cfg.fa + K_MAX)
+        m.d.sync += rounding.eq(Const(1, 1) << half_shift)
         aligned_noise = Signal(signed(round_bits))
         rounded_bias = Signal(signed(round_bits))
         m.d.sync += [aligned_noise.eq(noise << self.sigma_shift),
-                     rounded_bias.eq(bias + (Const(1, 1) << half_shift))]
+                     rounded_bias.eq(bias + rounding)]
         # Prepare stage 3: their sum.
         prepared = Signal(signed(round_bits))
         m.d.sync += prepared.eq(rounded_bias + aligned_noise)

@@ -94,7 +94,11 @@ class MacEngine(wiring.Component):
         p = cfg.lanes
         m = Module()
         product_bits = cfg.a_bits + cfg.x_bits
-        products = [Signal(signed(product_bits), name=f"product{l}") for l in range(p)]
+        # The operand and product registers hold data only (no reset: after one, the reset valid
+        # flags beside them keep what they hold unused), so synthesis can keep them inside the
+        # DSP blocks (input and pipeline registers).
+        products = [Signal(signed(product_bits), name=f"product{l}", reset_less=True)
+                    for l in range(p)]
         accs = [Signal(signed(cfg.fine_bits), name=f"acc{l}") for l in range(p)]
         captured = [Signal(signed(cfg.x_bits), name=f"x_old{l}") for l in range(p)]
         # Operand stage: the column as it came in, registered.
@@ -102,8 +106,8 @@ class MacEngine(wiring.Component):
         d0_rows = Signal(range(p + 1))
         d0_tag = Signal.like(self.in_tag)
         d0_capture = Signal(p)
-        d0_a = Signal.like(self.in_a)
-        d0_x = Signal.like(self.in_x)
+        d0_a = Signal.like(self.in_a, reset_less=True)
+        d0_x = Signal.like(self.in_x, reset_less=True)
         m.d.sync += [d0_valid.eq(self.in_valid), d0_first.eq(self.in_first),
                      d0_last.eq(self.in_valid & self.in_last), d0_rows.eq(self.in_rows),
                      d0_tag.eq(self.in_tag), d0_capture.eq(self.in_capture),

@@ -92,6 +92,11 @@ class ResponseReader(wiring.Component):
         tri_last = Signal(range(n_cells + 1))         # READ_MOMENTS: job_n - 1, the last column
         tri_rem = Signal(range(cfg.n_moments + 1))
         row_length = Signal(range(n_cells + 1))       # TRIANGLE_SEARCH: job_n - tri_i
+        # The command answered, decoded once at ``start`` into registers: the item fetch's
+        # enables do not wait for an 8-bit comparison of ``code``.
+        sends = {command: Signal(name=f"sends_{command.name.lower()}")
+                 for command in (Command.INFO, Command.STATUS, Command.READ_MEAN,
+                                 Command.READ_MOMENTS)}
 
         def reg_address(reg):
             return rm.address(rm.REGION_REGS, reg)
@@ -110,6 +115,7 @@ class ResponseReader(wiring.Component):
                                                   moments_count[:moment_bits])),
                                  tri_i.eq(0), tri_rem.eq(moments_start[:moment_bits]),
                                  tri_last.eq(job_n - 1), row_length.eq(job_n)]
+                    m.d.sync += [sends[command].eq(code == command) for command in sends]
                     with m.If(code == Command.READ_MOMENTS):
                         m.next = "TRIANGLE_SEARCH"
                     with m.Else():
@@ -128,55 +134,54 @@ class ResponseReader(wiring.Component):
 
             with m.State("NEXT"):
                 # Fetch the next item into data_word / data_bytes_left.
-                with m.Switch(code):
-                    with m.Case(Command.INFO):
-                        with m.If(data_index == len(self.info_bytes)):
-                            m.next = "IDLE"
-                        with m.Else():
-                            m.d.comb += info_rd.addr.eq(data_index)
-                            m.d.sync += data_bytes_left.eq(1)
-                            m.next = "INFO_BYTE"
-                    with m.Case(Command.STATUS):
-                        with m.If(data_index == 0):
-                            m.d.sync += [data_word.eq(self.job_state), data_bytes_left.eq(1)]
-                            m.next = "SEND"
-                        with m.Elif(data_index == 3):
-                            m.next = "IDLE"
-                        with m.Else():
-                            m.d.comb += [request.r_stb.eq(1), request.addr.eq(Mux(
-                                data_index == 1, reg_address(rm.REG_STEPS),
-                                reg_address(rm.REG_COUNT)))]
-                            m.d.sync += data_bytes_left.eq(8)
-                            m.next = "READ"
-                    with m.Case(Command.READ_MEAN):
-                        with m.If(data_index == 0):
-                            m.d.comb += [request.r_stb.eq(1),
-                                         request.addr.eq(reg_address(rm.REG_SATURATIONS))]
-                            m.d.sync += data_bytes_left.eq(wire.READ_MEAN_HEADER_BYTES)
-                            m.next = "READ"
-                        with m.Elif(data_index == items_end):
-                            m.next = "IDLE"
-                        with m.Else():
-                            m.d.comb += [request.r_stb.eq(1), request.addr.eq(
-                                rm.address(rm.REGION_SUM_Y, 0) | mean_cell)]
-                            m.d.sync += [data_bytes_left.eq(fmt.sum_y_bytes),
-                                         mean_cell.eq(mean_cell + 1)]
-                            m.next = "READ"
-                    with m.Case(Command.READ_MOMENTS):
-                        with m.If(data_index == items_end):
-                            m.next = "IDLE"
-                        with m.Else():
-                            m.d.comb += [request.r_stb.eq(1), request.addr.eq(
-                                rm.address(rm.REGION_SUM_YY, 0)
-                                | (tri_i[:row_bits] << row_bits) | tri_j[:row_bits])]
-                            with m.If(tri_j == tri_last):
-                                m.d.sync += [tri_i.eq(tri_i + 1), tri_j.eq(tri_i + 1)]
-                            with m.Else():
-                                m.d.sync += tri_j.eq(tri_j + 1)
-                            m.d.sync += data_bytes_left.eq(fmt.sum_yy_bytes)
-                            m.next = "READ"
-                    with m.Default():
+                with m.If(sends[Command.INFO]):
+                    with m.If(data_index == len(self.info_bytes)):
                         m.next = "IDLE"
+                    with m.Else():
+                        m.d.comb += info_rd.addr.eq(data_index)
+                        m.d.sync += data_bytes_left.eq(1)
+                        m.next = "INFO_BYTE"
+                with m.Elif(sends[Command.STATUS]):
+                    with m.If(data_index == 0):
+                        m.d.sync += [data_word.eq(self.job_state), data_bytes_left.eq(1)]
+                        m.next = "SEND"
+                    with m.Elif(data_index == 3):
+                        m.next = "IDLE"
+                    with m.Else():
+                        m.d.comb += [request.r_stb.eq(1), request.addr.eq(Mux(
+                            data_index == 1, reg_address(rm.REG_STEPS),
+                            reg_address(rm.REG_COUNT)))]
+                        m.d.sync += data_bytes_left.eq(8)
+                        m.next = "READ"
+                with m.Elif(sends[Command.READ_MEAN]):
+                    with m.If(data_index == 0):
+                        m.d.comb += [request.r_stb.eq(1),
+                                     request.addr.eq(reg_address(rm.REG_SATURATIONS))]
+                        m.d.sync += data_bytes_left.eq(wire.READ_MEAN_HEADER_BYTES)
+                        m.next = "READ"
+                    with m.Elif(data_index == items_end):
+                        m.next = "IDLE"
+                    with m.Else():
+                        m.d.comb += [request.r_stb.eq(1), request.addr.eq(
+                            rm.address(rm.REGION_SUM_Y, 0) | mean_cell)]
+                        m.d.sync += [data_bytes_left.eq(fmt.sum_y_bytes),
+                                     mean_cell.eq(mean_cell + 1)]
+                        m.next = "READ"
+                with m.Elif(sends[Command.READ_MOMENTS]):
+                    with m.If(data_index == items_end):
+                        m.next = "IDLE"
+                    with m.Else():
+                        m.d.comb += [request.r_stb.eq(1), request.addr.eq(
+                            rm.address(rm.REGION_SUM_YY, 0)
+                            | (tri_i[:row_bits] << row_bits) | tri_j[:row_bits])]
+                        with m.If(tri_j == tri_last):
+                            m.d.sync += [tri_i.eq(tri_i + 1), tri_j.eq(tri_i + 1)]
+                        with m.Else():
+                            m.d.sync += tri_j.eq(tri_j + 1)
+                        m.d.sync += data_bytes_left.eq(fmt.sum_yy_bytes)
+                        m.next = "READ"
+                with m.Else():
+                    m.next = "IDLE"
 
             with m.State("INFO_BYTE"):
                 m.d.sync += data_word.eq(info_rd.data)
