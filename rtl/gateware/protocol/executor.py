@@ -80,7 +80,8 @@ class CommandExecutor(wiring.Component):
     Members
     -------
     request : In(stream.Signature(RequestLayout(max_request_payload)))
-        The received request, with the receiver's verdict. Taken when its response is.
+        The received request, with the receiver's verdict. Taken the cycle after its response
+        has been sent.
     response : Out(stream.Signature(ResponseLayout()))
         The response header; held until the transmitter has sent the whole frame.
     data : Out(stream.Signature(8))
@@ -155,6 +156,11 @@ class CommandExecutor(wiring.Component):
 
         # Start strobes registered (a helper starts the cycle after CHECK): off the decode path.
         m.d.sync += [replay.start.eq(0), parameters.start.eq(0), reader.start.eq(0)]
+        # The helpers' end strobes registered too (seen a cycle after them): the executor's state
+        # does not wait for the helpers' last decisions.
+        replay_done, parameters_done, parameters_ok = Signal(), Signal(), Signal()
+        m.d.sync += [replay_done.eq(replay.done), parameters_done.eq(parameters.done),
+                     parameters_ok.eq(parameters.ok)]
 
         def respond(error_status):
             m.d.sync += [status.eq(error_status), response_length.eq(1)]
@@ -212,14 +218,14 @@ class CommandExecutor(wiring.Component):
                             m.next = "RESPOND"
 
             with m.State("LOAD"):
-                with m.If(replay.done):
+                with m.If(replay_done):
                     m.next = "RESPOND"
 
             with m.State("SET_PARAMS"):
-                with m.If(parameters.done & parameters.ok):
+                with m.If(parameters_done & parameters_ok):
                     m.d.sync += params_valid.eq(1)
                     m.next = "RESPOND"
-                with m.Elif(parameters.done):
+                with m.Elif(parameters_done):
                     respond(Status.BAD_ARGUMENT)
 
             with m.State("RUN_TRIANGLE"):
@@ -250,9 +256,13 @@ class CommandExecutor(wiring.Component):
                         m.next = "RESPOND"
 
             with m.State("RESPOND"):
-                # The request is taken with its response, once the frame has been sent.
-                m.d.comb += [self.response.valid.eq(1),
-                             self.request.ready.eq(self.response.ready)]
+                m.d.comb += self.response.valid.eq(1)
                 with m.If(self.response.ready):
-                    m.next = "IDLE"
+                    m.next = "RELEASE"
+
+            with m.State("RELEASE"):
+                # The request is taken the cycle after its response's last byte was sent: the
+                # receiver's state does not wait for the transmitter's last decision.
+                m.d.comb += self.request.ready.eq(1)
+                m.next = "IDLE"
         return m
