@@ -1,8 +1,8 @@
 """iCEBreaker (Lattice iCE40UP5K-SG48): the board record (pins, clock, default SPU, toolchain).
 
 Clock: the 12 MHz oscillator on pin 35 feeds the SB_PLL40_PAD, which makes the ``sync`` clock
-(default 30 MHz, which the default build meets: docs/boards.md). The UART is the FT2232H's second
-channel (pins 6/9), default 3 Mbaud (10 clock cycles per bit at 30 MHz).
+(default 36 MHz, which the default build meets: docs/boards.md). The UART is the FT2232H's second
+channel (pins 6/9), default 3 Mbaud (12 clock cycles per bit at 36 MHz).
 
 Lights: the green LED is on while idle and blinks while a job runs; the red LED is the sticky error
 light (UART framing error or overrun, protocol error; cleared by a line break). Two green LEDs
@@ -10,10 +10,9 @@ of the break-off PMOD (amaranth-boards' ``led_g`` 1 and 2) show RX and TX activi
 
 Default SPU: N=32 cells on two coupling lanes and two second-moment lanes (P=2), the noise
 amplitude on a fifth SB_MAC16; 8-bit couplings, biases, noise amplitude and outputs, 12-bit
-states, up to 2**16 samples per job. That is what the UP5K's 5280 logic cells hold (98 % of
-them; the logic, not the DSPs or block RAM, runs out), and 30 MHz is met with margin on every
-placement seed tried (docs/boards.md, "iCEBreaker"). ``--lanes 1`` is the machine with room to
-spare (91 % of the logic cells).
+states, up to 2**16 samples per job: 85 % of the UP5K's 5280 logic cells, and 36 MHz is met with
+4 of 5 placement seeds tried (Fmax 35.8-38.2 MHz; docs/boards.md, "iCEBreaker"). ``--lanes 4``
+(all eight DSPs) fits in 98 % of the logic cells at a lower clock (Fmax 33.0 MHz at seed 1).
 """
 
 from thermospu.rtl.spec.config import SPUConfig
@@ -61,7 +60,7 @@ ICEBREAKER = Board(
     extra_resources=("break_off_pmod",),
     config=SPUConfig(n=32, lanes=2, a_bits=8, b_bits=8, x_bits=12, out_bits=8, sigma_bits=8,
                      max_samples_log2=16),
-    clock_hz=30e6,
+    clock_hz=36e6,
     baud=3_000_000,
     toolchain_options=toolchain_options,
     resource_map={

@@ -4,7 +4,7 @@ Runs the flow of ``thermospu build`` (YoWASP Yosys and nextpnr from PyPI, the ``
 Without those tools the tests skip, saying how to install them; with
 THERMOSPU_REQUIRE_SIMULATORS=1 (CI) they fail instead.
 
-* Default run: the iCEBreaker (iCE40UP5K) with its default SPU (N=32, P=2 at 30 MHz) and the
+* Default run: the iCEBreaker (iCE40UP5K) with its default SPU (N=32, P=2 at 36 MHz) and the
   ULX3S (ECP5-85F) with a small SPU (N=16, P=4, two second-moment lanes) at the board's default
   clock: real bitstreams of the whole system (UART, FIFO, protocol engine, core, PLL) that must
   meet timing.

@@ -155,9 +155,9 @@ def test_fpga_emulation_cycles_per_step_match_the_gateware():
         assert emu.cycles_per_sample(n, moments=True) == emu.cycles_per_step(n)
         assert emu.sample_interval_s(n, moments=True) == emu.step_seconds(n)
     ice40 = cm.FPGA_ICE40_EMULATION
-    assert ice40.step_seconds(32) == pytest.approx(512 / 30e6)
+    assert ice40.step_seconds(32) == pytest.approx(512 / 36e6)
     # scaled to a wider problem at the same clock and lanes: cycles ~ n**2 / P
-    assert ice40.step_seconds(64) == pytest.approx(64 * 64 / 2 / 30e6)
+    assert ice40.step_seconds(64) == pytest.approx(64 * 64 / 2 / 36e6)
     measured = dataclasses.replace(ice40, steps_per_s=1e5)
     assert measured.step_seconds(32) == pytest.approx(1e-5)
     assert not dataclasses.replace(ice40, scale_to_width=False).fits(33)

@@ -25,8 +25,8 @@ def test_fpga_rows_say_target_or_measured(capsys):
     assert main(["costmodel", "--workload", "digits-mlp", "--set",
                  "ecp5.steps_per_s=1e5"]) == 0
     out = capsys.readouterr().out
-    assert ("### FPGA emulation, iCEBreaker default (N=32, P=2, 30 MHz; built, timing met): "
-            "58,594 Euler steps/s (from the clock: 512 SPUCore cycles per step at 30 MHz)") in out
+    assert ("### FPGA emulation, iCEBreaker default (N=32, P=2, 36 MHz; built, timing met): "
+            "70,312 Euler steps/s (from the clock: 512 SPUCore cycles per step at 36 MHz)") in out
     assert ("### FPGA emulation, ULX3S default (N=128, P=32, 30 MHz; built, timing met): "
             "100,000 Euler steps/s (steps_per_s set by the user; 512 SPUCore cycles per step at "
             "30 MHz)") in out
