@@ -1,7 +1,7 @@
 """ULX3S with an ECP5-85F (LFE5U-85F-6BG381C): the board record (pins, clock, default SPU).
 
 Clock: the 25 MHz oscillator feeds an EHXPLLL making the ``sync`` clock, by default 30 MHz
-(CLKI_DIV=5, CLKFB_DIV=6, CLKOP_DIV=20, VCO 600 MHz): the default build meets it (Fmax 40.2 MHz,
+(CLKI_DIV=5, CLKFB_DIV=6, CLKOP_DIV=20, VCO 600 MHz): the default build meets it (Fmax 47.8 MHz,
 docs/boards.md), far from the 100 MHz goal. The UART is the FT231X's (pins
 M1/L4), default 3 Mbaud (the FT231X's maximum; exactly 10 clock cycles per bit).
 
@@ -9,8 +9,8 @@ Lights (LED0 ... LED4): idle, busy (blinking), error (sticky until a line break)
 
 Default SPU: N=128 cells, P=32 coupling lanes and 32 second-moment lanes (with the noise
 multiplier 65 of the 156 MULT18X18D), 18-bit couplings and states, 16-bit outputs: it places and
-routes in about ten minutes and meets 30 MHz. P=64 also places (131 multipliers, 207 of 208
-block RAMs) but its routing does not finish in an hour (docs/boards.md).
+routes in 15-30 minutes on two shared cores and meets 30 MHz. P=64 also places (129 multipliers,
+201 of 208 block RAMs) but its routing does not finish (docs/boards.md).
 """
 
 from thermospu.rtl.spec.config import SPUConfig
@@ -20,12 +20,16 @@ from .board import Board
 __all__ = ["ULX3S"]
 
 
-def toolchain_options(config: SPUConfig) -> dict:
-    """Amaranth build overrides for an ECP5 build of ``config``: block RAMs without read-first
-    emulation (:data:`~thermospu.rtl.gateware.block_ram.UNDEFINED_COLLISIONS`); ``synth_ecp5``
-    maps every multiplier to a MULT18X18D by itself."""
-    from thermospu.rtl.gateware.block_ram import UNDEFINED_COLLISIONS   # the record needs no Amaranth
-    return {"script_after_read": UNDEFINED_COLLISIONS}
+def no_toolchain_options(config: SPUConfig) -> dict:
+    """No build overrides: ``synth_ecp5`` maps every multiplier to a MULT18X18D by itself. The
+    block RAMs keep Yosys's read-first emulation (a valid way to meet
+    :class:`~thermospu.rtl.gateware.block_ram.BlockRAM`'s undefined collisions): without it
+    (``UNDEFINED_COLLISIONS``, as on the iCEBreaker) the default build has 4077 flip-flops and 2900
+    LUT4s fewer, but its routing stalls (seeds 1 and 2: 40-45k arcs still unrouted after 30 and 13
+    minutes, docs/boards.md). Our reading, not yet confirmed: the emulation's multiplexer beside
+    each block RAM buffers its read data for their many loads (router2's congestion map puts
+    most of the overuse on the second-moment lanes' snapshot and bank read data)."""
+    return {}
 
 
 ULX3S = Board(
@@ -43,7 +47,7 @@ ULX3S = Board(
                      sigma_bits=16, max_samples_log2=24),
     clock_hz=30e6,
     baud=3_000_000,
-    toolchain_options=toolchain_options,
+    toolchain_options=no_toolchain_options,
     resource_map={
         "LUT4 (placed, incl. carry/RAM)": ("pnr", ["TRELLIS_COMB"]),
         "LUT4": ("netlist", (["LUT4"], "TRELLIS_COMB")),

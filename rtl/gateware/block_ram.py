@@ -12,8 +12,9 @@ None of the core's memories needs the old word: where a read of the row being wr
 its word is either unused (a read port keeps reading at an address while a write lands there,
 e.g. the host's address during its writes) or replaced (the state buffers' forwarding
 register). :class:`BlockRAM` states that as the memory's contract: a read of the
-row written in the same cycle returns an undefined word. Board builds tell Yosys so with
-:data:`UNDEFINED_COLLISIONS` (no emulation, the block RAM as it is). Simulation (``platform`` is
+row written in the same cycle returns an undefined word. The iCEBreaker's build tells Yosys so
+with :data:`UNDEFINED_COLLISIONS` (no emulation, the block RAM as it is); the ULX3S's keeps the
+emulation, which returns the old word, one of the words allowed (boards/ulx3s.py says why). Simulation (``platform`` is
 None: the Amaranth simulator and the Verilog the cocotb tests run) returns the bitwise complement
 of the old word for such a read, so a design that used it would fail its bit-exact tests against
 the golden model.
@@ -29,7 +30,7 @@ __all__ = ["BlockRAM", "UNDEFINED_COLLISIONS"]
 
 #: Yosys command (run after reading the design, before synthesis) that marks every synchronous
 #: read port as undefined when it reads the row written in the same cycle, so that no read-first
-#: emulation is built. It covers every memory of a board build: the core's and the engine's
+#: emulation is built. It covers every memory of a build: the core's and the engine's
 #: :class:`BlockRAM`\\ s, and the UART receive FIFO (amaranth.lib.fifo.SyncFIFOBuffered), which
 #: reads only while it holds a word and writes only while it has room, so it never reads the row
 #: it writes. The value 1 marks write port 0: a BlockRAM has one.
