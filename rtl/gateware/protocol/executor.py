@@ -107,10 +107,12 @@ class CommandExecutor(wiring.Component):
             "bus": Out(HostBusSignature()),
         })
 
-    def elaborate(self, platform):
-        m = Module()
-        cfg, cap, bus = self.config, self.max_request_payload, self.bus
-        fields = self.request.payload
+    def _helpers(self, m):
+        """The checks and the three helpers, added to ``m``; the helpers and the executor's own
+        bus requests share the bus, the LOAD and SET_PARAMS helpers the buffer's read port.
+        Returns ``(checks, replay, parameters, reader, request)``, ``request`` the executor's
+        own bus requests."""
+        cfg, cap = self.config, self.max_request_payload
         m.submodules.checks = checks = RequestChecks(cfg, max_request_payload=cap,
                                                      info_bytes=len(self.info_bytes))
         m.submodules.replay = replay = LoadReplay(cfg, max_request_payload=cap)
@@ -120,11 +122,18 @@ class CommandExecutor(wiring.Component):
         wiring.connect(m, reader.data, wiring.flipped(self.data))
 
         request = HostBusSignature().create(path=("request",))
-        _share_bus(m, [request, replay.bus, parameters.bus, reader.bus], bus,
+        _share_bus(m, [request, replay.bus, parameters.bus, reader.bus], self.bus,
                    write_bits(cfg, parameters.value_bits))
         m.d.comb += [self.buffer.addr.eq(replay.buffer.addr | parameters.buffer.addr),
                      replay.buffer.data.eq(self.buffer.data),
                      parameters.buffer.data.eq(self.buffer.data)]
+        return checks, replay, parameters, reader, request
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg, bus = self.config, self.bus
+        fields = self.request.payload
+        checks, replay, parameters, reader, request = self._helpers(m)
 
         # --- state kept between frames -------------------------------------------------------
         params_valid = Signal()
