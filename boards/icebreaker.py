@@ -43,7 +43,8 @@ def toolchain_options(config: SPUConfig) -> dict:
     """Amaranth build overrides for an iCE40 build of ``config``: the DSP selection, and block
     RAMs without read-first emulation
     (:data:`~thermospu.rtl.gateware.block_ram.UNDEFINED_COLLISIONS`)."""
-    from thermospu.rtl.gateware.block_ram import UNDEFINED_COLLISIONS   # the record needs no Amaranth
+    # Imported here: the board record itself needs no Amaranth.
+    from thermospu.rtl.gateware.block_ram import UNDEFINED_COLLISIONS
     return {"synth_opts": "-dsp -device u",
             "script_after_read": f"{dsp_selection_script(config)}\n{UNDEFINED_COLLISIONS}"}
 

@@ -9,8 +9,9 @@ Lights (LED0 ... LED4): idle, busy (blinking), error (sticky until a line break)
 
 Default SPU: N=128 cells, P=32 coupling lanes and 32 second-moment lanes (with the noise
 multiplier 65 of the 156 MULT18X18D), 18-bit couplings and states, 16-bit outputs: it places and
-routes in 15-30 minutes on two shared cores and meets 30 MHz. P=64 also places (129 multipliers,
-201 of 208 block RAMs) but its routing does not finish (docs/boards.md).
+routes in 10-30 minutes on two shared cores (618-1867 s, docs/boards.md) and meets 30 MHz. P=64
+also places (129 multipliers, 201 of 208 block RAMs) but its routing does not finish
+(docs/boards.md).
 """
 
 from thermospu.rtl.spec.config import SPUConfig
@@ -24,11 +25,12 @@ def no_toolchain_options(config: SPUConfig) -> dict:
     """No build overrides: ``synth_ecp5`` maps every multiplier to a MULT18X18D by itself. The
     block RAMs keep Yosys's read-first emulation (a valid way to meet
     :class:`~thermospu.rtl.gateware.block_ram.BlockRAM`'s undefined collisions): without it
-    (``UNDEFINED_COLLISIONS``, as on the iCEBreaker) the default build has 4077 flip-flops and 2900
-    LUT4s fewer, but its routing stalls (seeds 1 and 2: 40-45k arcs still unrouted after 30 and 13
-    minutes, docs/boards.md). Our reading, not yet confirmed: the emulation's multiplexer beside
-    each block RAM buffers its read data for their many loads (router2's congestion map puts
-    most of the overuse on the second-moment lanes' snapshot and bank read data)."""
+    (``UNDEFINED_COLLISIONS``, as on the iCEBreaker) the default build has 4077 flip-flops and
+    2900 LUT4s fewer, but its routing stalls (seeds 1 and 2: 40.4k and 41.5k arcs still
+    unrouted after 36 and 21 minutes, docs/boards.md). Our reading, not yet confirmed: the
+    emulation's multiplexer beside each block RAM buffers its read data for their many loads
+    (router2's congestion map puts about half of the overuse on the second-moment lanes'
+    snapshot and bank read data)."""
     return {}
 
 

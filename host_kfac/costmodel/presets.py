@@ -89,8 +89,8 @@ def _default_build(name: str, build: str, fmax_mhz: float) -> EmulatedSPU:
 FPGA_ICE40_EMULATION = _default_build("icebreaker", "iCEBreaker default", fmax_mhz=37.3)
 
 #: The ULX3S's default build (N = 128 cells, P = 32 lanes, 30 MHz, UART 3 Mbaud), built and
-#: timing met (docs/boards.md: Fmax 47.8 MHz, gateware 2026-12-04 with BlockRAM), so its rate is the clock's:
-#: 512 cycles per step, 5.86e4 Euler steps/s.
+#: timing met (docs/boards.md: Fmax 47.8 MHz, gateware 2026-12-04 with BlockRAM), so its rate is
+#: the clock's: 512 cycles per step, 5.86e4 Euler steps/s.
 FPGA_ECP5_EMULATION = _default_build("ulx3s", "ULX3S default", fmax_mhz=47.8)
 
 

@@ -4,20 +4,20 @@ Amaranth's non-transparent read port promises the *old* word when it reads the r
 writes in the same cycle. Neither the iCE40's SB_RAM40_4K nor the ECP5's DP16KD gives that for a
 read and a write on different ports, so Yosys emulates it: it delays every write by a cycle
 (address, data and enable registers) and puts a comparator and a bypass multiplexer behind every
-read port. On the iCEBreaker default that emulation was about 400 flip-flops and 300 LUT4s
+read port. On the iCEBreaker default that emulation was 384 flip-flops and 291 LUT4s
 (10 % of the logic cells), with a multiplexer on every block RAM's read data, on the paths
 that limit the clock.
 
 None of the core's memories needs the old word: where a read of the row being written happens,
 its word is either unused (a read port keeps reading at an address while a write lands there,
-e.g. the host's address during its writes) or replaced (the state buffers' forwarding
-register). :class:`BlockRAM` states that as the memory's contract: a read of the
-row written in the same cycle returns an undefined word. The iCEBreaker's build tells Yosys so
-with :data:`UNDEFINED_COLLISIONS` (no emulation, the block RAM as it is); the ULX3S's keeps the
-emulation, which returns the old word, one of the words allowed (boards/ulx3s.py says why). Simulation (``platform`` is
-None: the Amaranth simulator and the Verilog the cocotb tests run) returns the bitwise complement
-of the old word for such a read, so a design that used it would fail its bit-exact tests against
-the golden model.
+e.g. the host's address during its writes) or replaced (the state buffers' forwarding register).
+:class:`BlockRAM` states that as the memory's contract: a read of the row written in the same
+cycle returns an undefined word. The iCEBreaker's build tells Yosys so with
+:data:`UNDEFINED_COLLISIONS` (no emulation, the block RAM as it is); the ULX3S's keeps the
+emulation, which returns the old word, one of the words allowed (boards/ulx3s.py says why).
+Simulation (``platform`` is None: the Amaranth simulator and the Verilog the cocotb tests run)
+returns the bitwise complement of the old word for such a read, so a design that used it would
+fail its bit-exact tests against the golden model.
 """
 
 from __future__ import annotations
