@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
@@ -14,6 +16,9 @@ __all__ = ["SampleAccumulators"]
 #: Snapshot buffers of y: a sample's second moments are accumulated from its own snapshot while
 #: the following steps run and write later snapshots.
 Y_BUFFERS = 4
+#: Cycles a moment pass waits, after the previous one issued its last element, when n_active <= 2
+#: (until lane 0 has written it: the element's control register, lane 0's register, its write).
+PASS_DRAIN_CYCLES = 4
 
 
 class SampleAccumulators(wiring.Component):
@@ -28,12 +33,14 @@ class SampleAccumulators(wiring.Component):
     :data:`Y_BUFFERS` snapshot buffers. When a sample's last cell has arrived, a *moment pass*
     over that snapshot adds ``y_i * y_j`` to ``sum_yy[i, j]`` for all i <= j < n_active, with its
     own M multipliers (out_bits x out_bits, M = ``lanes``): lane l owns rows i = g*M + l (bank l
-    of the ``sum_yy`` memory, word ``((i >> log2 M) << row_bits) | j``), y_j is broadcast for
-    j = g*M ... n_active-1 and lane l works when i <= j. Back-to-back passes start
-    ``sum_g (n - g*M) ~ n**2 / (2M) + n/2`` cycles apart (3 more for n_active <= 2, where a pass
-    waits for the previous one's writes); with M = P that is at most an Euler step, so passes keep
-    up with sampling at any thinning. The step sequencer waits
-    (``can_reserve``) only when all snapshot buffers hold samples whose pass has not finished.
+    of the ``sum_yy`` memory, word ``((i >> log2 M) << row_bits) | j``), y_j passes down the
+    lane chain for j = g*M ... n_active-1 (lane l sees it l cycles after lane 0) and lane l
+    works when i <= j. Back-to-back passes start ``sum_g (n - g*M) ~ n**2 / (2M) + n/2`` cycles
+    apart (:data:`PASS_DRAIN_CYCLES` more for n_active <= 2, where a pass waits for the previous
+    one's writes); the last pass of a job ends M - 1 cycles later than lane 0's. With M = P
+    that is at most an Euler step, so passes keep up with sampling at any thinning. The step
+    sequencer waits (``can_reserve``) only when all snapshot buffers hold samples whose pass has
+    not finished.
 
     Parameters
     ----------
@@ -106,6 +113,60 @@ class SampleAccumulators(wiring.Component):
             "host_sum_yy": Out(signed(config.sum_xx_bits)),
         })
 
+    def _element(self, name: str) -> SimpleNamespace:
+        """Registers of one element of a moment pass (i, j) in one stage of the lane chain:
+        ``valid``, ``first`` (the job's first pass: write, do not add), ``last`` (the pass's
+        last element), ``addr`` (its sum_yy word in every bank, ``(g << row_bits) | j``),
+        ``rel`` = j - g*M, ``rows_left`` = n_active - g*M and ``y`` = y_j (Q1.fy)."""
+        cfg = self.config
+        n = cfg.n
+        return SimpleNamespace(
+            valid=Signal(name=f"{name}_valid"), first=Signal(name=f"{name}_first"),
+            last=Signal(name=f"{name}_last"),
+            addr=Signal(range(((n + self.lanes - 1) // self.lanes) << cfg.log2_n),
+                        name=f"{name}_addr"),
+            rel=Signal(range(n + 1), name=f"{name}_rel"),
+            rows_left=Signal(range(n + 1), name=f"{name}_rows_left"),
+            y=Signal(signed(cfg.out_bits), name=f"{name}_y"))
+
+    def _lanes(self, m: Module, head: SimpleNamespace, banks: list) -> list[SimpleNamespace]:
+        """The M moment lanes as a chain: lane l takes each element from lane l - 1 (lane 0 from
+        ``head``) a cycle later, so every net of the passes drives a lane or two, not M (at
+        M = 32 the broadcast y_j, its diagonal select and the shared write controls were the
+        ULX3S's critical path and most of its routing congestion). Lane l reads word ``addr``
+        of bank l with the element still in lane l - 1, multiplies y_i (``y_row``, taken from
+        the element whose j = i) by y_j with both operands in registers, and writes
+        ``old + y_i * y_j`` (``y_i * y_j`` in the job's first pass) two cycles after its read,
+        for i <= j < n_active. Returns the lanes' registers, each with ``write`` (its bank's
+        write enable) added."""
+        cfg = self.config
+        lanes = []
+        prev = head
+        for l, (rd, wr) in enumerate(banks):
+            lane = self._element(f"yy_lane{l}")
+            lane.write = Signal(name=f"yy_write{l}")
+            m.d.sync += [lane.valid.eq(prev.valid), lane.first.eq(prev.first),
+                         lane.last.eq(prev.last), lane.addr.eq(prev.addr), lane.rel.eq(prev.rel),
+                         lane.rows_left.eq(prev.rows_left), lane.y.eq(prev.y)]
+            # Row i = g*M + l works on the element when i <= j and i < n_active.
+            works = Signal(name=f"yy_works{l}")
+            m.d.sync += works.eq(prev.valid & (prev.rel >= l) & (prev.rows_left > l))
+            y_row = Signal(signed(cfg.out_bits), name=f"y_row{l}")
+            with m.If(prev.valid & (prev.rel == l)):
+                m.d.sync += y_row.eq(prev.y)
+            # Data only (no reset; ``write`` says when it is used): kept inside the DSP block.
+            product = Signal(signed(2 * cfg.out_bits), name=f"yy_product{l}", reset_less=True)
+            old = Signal(signed(cfg.sum_xx_bits), name=f"yy_old{l}")
+            write_addr = Signal.like(lane.addr, name=f"yy_write_addr{l}")
+            write_first = Signal(name=f"yy_write_first{l}")
+            m.d.sync += [product.eq(y_row * lane.y), old.eq(rd.data), lane.write.eq(works),
+                         write_addr.eq(lane.addr), write_first.eq(lane.first)]
+            m.d.comb += [wr.addr.eq(write_addr), wr.data.eq(Mux(write_first, 0, old) + product),
+                         wr.en.eq(lane.write)]
+            lanes.append(lane)
+            prev = lane
+        return lanes
+
     def elaborate(self, platform):
         cfg = self.config
         n, p = cfg.n, self.lanes
@@ -139,7 +200,7 @@ class SampleAccumulators(wiring.Component):
             y_wr.en.eq(self.in_valid & self.moments),
         ]
 
-        # --- moment passes ----------------------------------------------------------------
+        # --- moment passes: control ---------------------------------------------------------
         outstanding = Signal(range(Y_BUFFERS + 1))   # reserved snapshots whose pass is not done
         pending = Signal(range(Y_BUFFERS + 1))       # complete snapshots whose pass has not begun
         first_pending = Signal()     # the job's next pass is its first (write, do not add)
@@ -149,12 +210,13 @@ class SampleAccumulators(wiring.Component):
         running = Signal()
         row_base = Signal(range(n + p))
         col = Signal(row_bits)
-        m1_valid, m1_last, m1_first = Signal(), Signal(), Signal()
-        m1_row_base = Signal.like(row_base)
-        m1_col = Signal.like(col)
-        m2_last, m2_first = Signal(), Signal()
-        m2_addr = Signal(range(((n + p - 1) // p) << row_bits))
-        m2_en = Signal(p)
+        rel = Signal(range(n + 1))          # col - row_base
+        rows_left = Signal(range(n + 1))    # n_active - row_base
+        # col == n_active - 1 and row_base + P >= n_active, registers set with col and row_base
+        # (as in the step sequencer), so no comparison with n_active lies on the path into the
+        # pass control's enables.
+        last_col, last_group = Signal(), Signal()
+        sweep_ends = running & last_col & last_group
 
         banks = []
         for l in range(p):
@@ -162,16 +224,22 @@ class SampleAccumulators(wiring.Component):
             m.submodules[f"sum_yy_bank{l}"] = mem
             banks.append((mem.read_port(), mem.write_port()))
 
-        # col == n_active - 1 and row_base + P >= n_active, registers set with col and row_base
-        # (as in the step sequencer), so no comparison with n_active lies on the path into the
-        # pass control's enables.
-        last_col, last_group = Signal(), Signal()
-        sweep_ends = running & last_col & last_group
-        pass_done = m2_last
-        # A pass may begin in the cycle the previous one issues its last element: its reads of
-        # group 0 then trail that pass's writes of the same words by more than the 2-cycle
-        # read-modify-write latency whenever n_active > 2; smaller problems wait for the flush.
-        flushed = ~m1_valid & ~m2_last & ~m2_en.any()
+        # The element the control issues, one cycle later (with the snapshot's y_col out).
+        head = self._element("yy_head")
+        group = row_base[lane_bits:]
+        m.d.sync += [head.valid.eq(running), head.first.eq(pass_first), head.last.eq(sweep_ends),
+                     head.addr.eq(Cat(col, group)), head.rel.eq(rel),
+                     head.rows_left.eq(rows_left)]
+        m.d.comb += [y_rd.addr.eq(Cat(col, pass_buffer)), head.y.eq(y_rd.data)]
+        lanes = self._lanes(m, head, banks)
+        pass_done = lanes[0].last
+
+        # A pass may begin in the cycle the previous one issues its last element: lane l's reads
+        # of group 0 then trail that pass's writes of the same words by more than the 2-cycle
+        # read-modify-write latency whenever n_active > 2. Smaller problems wait until lane 0
+        # has written its last element (PASS_DRAIN_CYCLES); every lane reads and writes the
+        # same element the same l cycles later than lane 0, so lane 0's order holds for all.
+        flushed = ~head.valid & ~lanes[0].valid & ~lanes[0].write
         # Comparisons of n_active (constant while a job runs) kept in registers, off the paths
         # into the pass control's enables.
         overlapping, one_cell, one_group = Signal(), Signal(), Signal()
@@ -184,7 +252,8 @@ class SampleAccumulators(wiring.Component):
         m.d.comb += self.can_reserve.eq(outstanding < Y_BUFFERS)
 
         with m.If(pass_begins):
-            m.d.sync += [running.eq(1), row_base.eq(0), col.eq(0), pass_buffer.eq(next_buffer),
+            m.d.sync += [running.eq(1), row_base.eq(0), col.eq(0), rel.eq(0),
+                         rows_left.eq(self.n_active), pass_buffer.eq(next_buffer),
                          next_buffer.eq(next_buffer + 1), pass_first.eq(first_pending),
                          first_pending.eq(0), last_col.eq(one_cell), last_group.eq(one_group)]
         with m.Elif(running):
@@ -192,44 +261,21 @@ class SampleAccumulators(wiring.Component):
                 with m.If(last_group):
                     m.d.sync += running.eq(0)
                 with m.Else():
-                    m.d.sync += [row_base.eq(row_base + p), col.eq(row_base + p),
+                    m.d.sync += [row_base.eq(row_base + p), col.eq(row_base + p), rel.eq(0),
+                                 rows_left.eq(rows_left - p),
                                  last_col.eq(row_base + p + 1 == self.n_active),
                                  last_group.eq(row_base + 2 * p >= self.n_active)]
             with m.Else():
-                m.d.sync += [col.eq(col + 1), last_col.eq(col + 2 == self.n_active)]
+                m.d.sync += [col.eq(col + 1), rel.eq(rel + 1),
+                             last_col.eq(col + 2 == self.n_active)]
         with m.If(self.start):
             m.d.sync += [outstanding.eq(0), pending.eq(0), first_pending.eq(1),
                          next_buffer.eq(0), running.eq(0)]
 
-        group = row_base[lane_bits:]
         host_group = self.host_yy_row[lane_bits:]
-        m.d.comb += y_rd.addr.eq(Cat(col, pass_buffer))
-        for rd, _ in banks:
-            m.d.comb += rd.addr.eq(Mux(self.host_access,
-                                       Cat(self.host_yy_col, host_group),
-                                       Cat(col, group)))
-        m.d.sync += [m1_valid.eq(running), m1_last.eq(sweep_ends), m1_first.eq(pass_first),
-                     m1_row_base.eq(row_base), m1_col.eq(col)]
-
-        # M1: products from the snapshot; M2: write old + product (the first pass writes).
-        y_col = y_rd.data
-        m.d.sync += [m2_last.eq(m1_last), m2_first.eq(m1_first), m2_addr.eq(Cat(m1_col, m1_row_base[lane_bits:]))]
-        for l, (rd, wr) in enumerate(banks):
-            row = m1_row_base + l
-            diagonal = row == m1_col
-            y_row = Signal(signed(cfg.out_bits), name=f"y_row{l}")
-            with m.If(m1_valid & diagonal):
-                m.d.sync += y_row.eq(y_col)
-            # Data only (no reset; m2_en says when it is used): kept inside the DSP block.
-            product = Signal(signed(2 * cfg.out_bits), name=f"yy_product{l}", reset_less=True)
-            old = Signal(signed(cfg.sum_xx_bits), name=f"yy_old{l}")
-            m.d.sync += [
-                product.eq(Mux(diagonal, y_col, y_row) * y_col),
-                old.eq(rd.data),
-                m2_en[l].eq(m1_valid & (row <= m1_col) & (row < self.n_active)),
-            ]
-            m.d.comb += [wr.addr.eq(m2_addr), wr.data.eq(Mux(m2_first, 0, old) + product),
-                         wr.en.eq(m2_en[l])]
+        for (rd, _), source in zip(banks, [head, *lanes[:-1]]):
+            m.d.comb += rd.addr.eq(Mux(self.host_access, Cat(self.host_yy_col, host_group),
+                                       source.addr))
 
         host_bank = Signal(max(1, lane_bits))
         m.d.sync += host_bank.eq(self.host_yy_row[:lane_bits])
@@ -239,6 +285,7 @@ class SampleAccumulators(wiring.Component):
                 with m.Case(l):
                     m.d.comb += self.host_sum_yy.eq(rd.data)
 
+        in_flight = Cat(head.valid, *(Cat(lane.valid, lane.write) for lane in lanes))
         m.d.comb += self.busy.eq(r1_valid | (outstanding != 0) | (pending != 0) | running
-                                 | m1_valid | m2_en.any() | m2_last)
+                                 | in_flight.any())
         return m

@@ -112,6 +112,11 @@ class StepSequencer(wiring.Component):
             "samples_taken": Out(config.max_samples_log2 + 1),
         })
 
+    def _next_sampled(self, m, next_sampled, next_reserves, value):
+        """Set the registers saying the next step is sampled (``value``) and so takes a snapshot
+        buffer (moments on)."""
+        m.d.sync += [next_sampled.eq(value), next_reserves.eq(value & self.moments)]
+
     def elaborate(self, platform):
         cfg = self.config
         p = cfg.lanes
@@ -124,16 +129,18 @@ class StepSequencer(wiring.Component):
         waiting = Signal()   # running, between steps
 
         # burn_left == 0 and thin_left == 1, kept in registers next to the counters so that
-        # deciding whether the next step is sampled (and may begin) needs no wide comparison.
+        # deciding whether the next step is sampled (and may begin) needs no wide comparison;
+        # whether it is (and takes a snapshot buffer) in registers of their own, set with them.
         burn_over = Signal()
         thin_due = Signal()
-        next_sampled = burn_over & thin_due
+        next_sampled = Signal()
+        next_reserves = Signal()     # next_sampled & moments
         end_of_step = self.valid & self.last_col & self.last_group
         remaining = self.n_active - self.row_base
         # max(0, x_latency - row_base), a register set with row_base (as last_col and
         # last_group are), so no subtraction lies on the path into the step-boundary decision.
         gap_after = Signal(range(self.x_latency + 1), init=self.x_latency)
-        may_begin = ~abort_pending & ~self.abort & (~(next_sampled & self.moments) | self.can_reserve)
+        may_begin = ~abort_pending & ~self.abort & (~next_reserves | self.can_reserve)
         begin = Signal()
         with m.If(waiting):
             m.d.comb += begin.eq(may_begin & (gap_left <= 1))
@@ -145,7 +152,7 @@ class StepSequencer(wiring.Component):
         # the counters to the step-boundary decision.
         m.d.comb += [
             self.first_col.eq(self.col == 0),
-            self.reserve.eq(begin & next_sampled & self.moments),
+            self.reserve.eq(begin & next_reserves),
         ]
         with m.If(self.valid & ~self.last_col):
             m.d.sync += [self.col.eq(self.col + 1), self.last_col.eq(self.col + 2 == self.n_active)]
@@ -185,9 +192,12 @@ class StepSequencer(wiring.Component):
             ]
             with m.If(~burn_over):
                 m.d.sync += [burn_left.eq(burn_left - 1), burn_over.eq(burn_left == 1)]
+                self._next_sampled(m, next_sampled, next_reserves, (burn_left == 1) & thin_due)
             with m.Else():
+                due = Mux(thin_due, self.thin == 1, thin_left == 2)
                 m.d.sync += [thin_left.eq(Mux(thin_due, self.thin, thin_left - 1)),
-                             thin_due.eq(Mux(thin_due, self.thin == 1, thin_left == 2))]
+                             thin_due.eq(due)]
+                self._next_sampled(m, next_sampled, next_reserves, due)
 
         with m.If(self.start):
             m.d.sync += [
@@ -196,4 +206,6 @@ class StepSequencer(wiring.Component):
                 burn_over.eq(self.burn_in == 0), thin_due.eq(self.thin == 1),
                 self.steps.eq(0), self.samples_taken.eq(0),
             ]
+            self._next_sampled(m, next_sampled, next_reserves,
+                               (self.burn_in == 0) & (self.thin == 1))
         return m

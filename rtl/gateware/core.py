@@ -14,6 +14,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..spec.config import SPUConfig
+from .accumulators import PASS_DRAIN_CYCLES
 from .datapath import Datapath
 from .hostbus import HostBusSignature
 from .read_path import ReadPath
@@ -66,9 +67,9 @@ def max_job_cycles(config: SPUConfig) -> int:
 def moment_pass_cycles(n_active: int, moment_lanes: int) -> int:
     """Cycles between the starts of two second-moment passes when they run back to back:
     groups of M rows sweep columns g*M ... n-1; for n_active <= 2 a pass also waits for the
-    previous pass's 3-cycle read-modify-write pipeline to drain."""
+    previous pass's writes to drain (``PASS_DRAIN_CYCLES``)."""
     sweep = sum(n_active - base for base in range(0, n_active, moment_lanes))
-    return sweep if n_active > 2 else sweep + 3
+    return sweep if n_active > 2 else sweep + PASS_DRAIN_CYCLES
 
 
 class SPUCore(wiring.Component):

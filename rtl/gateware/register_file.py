@@ -182,15 +182,22 @@ class RegisterFile(wiring.Component):
             m.d.sync += [self.done.eq(0), aborted.eq(0)]
         with m.If(start_written):
             m.d.sync += [self.busy.eq(1), self.done.eq(0), aborted.eq(0), abort_requested.eq(0),
-                         self.saturations.eq(0), self.cycles.eq(0),
                          self.result_n.eq(self.job.n_active),
                          self.result_moments.eq(self.job.moments)]
         with m.Elif(self.busy):
-            m.d.sync += self.cycles.eq(self.cycles + 1)
             with m.If(self.abort):
                 m.d.sync += abort_requested.eq(1)
             with m.If(~self.running & ~self.start):
                 m.d.sync += [self.busy.eq(0), self.done.eq(1), aborted.eq(abort_requested)]
+        # The counters restart from ``start``, the write's registered strobe, so the write's
+        # decode is not on the paths into their enables (on the iCE40 it was a 29 ns path,
+        # placement seed 4): CYCLES is 1 in the cycle after that, as it was when it restarted
+        # from 0 a cycle earlier, and no read sees the cycle between (a read's value is taken
+        # a cycle after its strobe, and the strobe comes after the write).
+        with m.If(self.start):
+            m.d.sync += [self.saturations.eq(0), self.cycles.eq(1)]
+        with m.Elif(self.busy):
+            m.d.sync += self.cycles.eq(self.cycles + 1)
         # Counted a cycle after the update, from the integrator's registered flag.
         with m.If(self.saturated & (self.saturations != (1 << 32) - 1)):
             m.d.sync += self.saturations.eq(self.saturations + 1)

@@ -129,6 +129,35 @@ class CommandExecutor(wiring.Component):
                      parameters.buffer.data.eq(self.buffer.data)]
         return checks, replay, parameters, reader, request
 
+    def _stop_states(self, m, request, params_valid):
+        """The executor's states of ABORT and RESET: write ABORT, poll STATUS until the core has
+        stopped (one Euler step at most), for RESET write CLEAR (and forget the parameters),
+        then respond."""
+        bus, fields = self.bus, self.request.payload
+        with m.State("STOP_ABORT"):
+            m.d.comb += [request.addr.eq(_reg_address(rm.REG_CONTROL)),
+                         request.w_data.eq(rm.CONTROL_ABORT), request.w_stb.eq(1)]
+            m.next = "STOP_POLL"
+
+        with m.State("STOP_POLL"):
+            m.d.comb += [request.addr.eq(_reg_address(rm.REG_STATUS)), request.r_stb.eq(1)]
+            m.next = "STOP_WAIT"
+
+        with m.State("STOP_WAIT"):
+            with m.If(bus.r_ack):
+                with m.If((bus.r_data & rm.STATUS_BUSY).any()):
+                    m.next = "STOP_POLL"
+                with m.Elif(fields.code == Command.RESET):
+                    m.next = "CLEAR"
+                with m.Else():
+                    m.next = "RESPOND"
+
+        with m.State("CLEAR"):
+            m.d.comb += [request.addr.eq(_reg_address(rm.REG_CONTROL)),
+                         request.w_data.eq(rm.CONTROL_CLEAR), request.w_stb.eq(1)]
+            m.d.sync += params_valid.eq(0)
+            m.next = "RESPOND"
+
     def elaborate(self, platform):
         m = Module()
         cfg, bus = self.config, self.bus
@@ -175,15 +204,20 @@ class CommandExecutor(wiring.Component):
             m.d.sync += [status.eq(error_status), response_length.eq(1)]
             m.next = "RESPOND"
 
+        # Each bus request comes from a state of its own, so the state alone drives the shared
+        # bus's registers, not the checks' or the core's decisions (on the iCE40 the CHECK
+        # state's decisions in front of them were a 28 ns path, placement seeds 1 and 2).
         with m.FSM(name="executor"):
             with m.State("IDLE"):
                 with m.If(self.request.valid):
                     with m.If(fields.status != Status.OK):
                         respond(fields.status)
                     with m.Else():
-                        m.d.comb += [request.addr.eq(_reg_address(rm.REG_STATUS)),
-                                     request.r_stb.eq(1)]
-                        m.next = "READ_CORE_STATUS"
+                        m.next = "ASK_CORE_STATUS"
+
+            with m.State("ASK_CORE_STATUS"):
+                m.d.comb += [request.addr.eq(_reg_address(rm.REG_STATUS)), request.r_stb.eq(1)]
+                m.next = "READ_CORE_STATUS"
 
             with m.State("READ_CORE_STATUS"):
                 with m.If(bus.r_ack):
@@ -219,9 +253,7 @@ class CommandExecutor(wiring.Component):
                         with m.Case(Command.RUN):
                             m.next = "RUN_TRIANGLE"
                         with m.Case(Command.ABORT, Command.RESET):
-                            m.d.comb += [request.addr.eq(_reg_address(rm.REG_CONTROL)),
-                                         request.w_data.eq(rm.CONTROL_ABORT), request.w_stb.eq(1)]
-                            m.next = "STOP_POLL"
+                            m.next = "STOP_ABORT"
                         with m.Default():
                             m.d.sync += reader.start.eq(1)
                             m.next = "RESPOND"
@@ -242,27 +274,16 @@ class CommandExecutor(wiring.Component):
                     m.d.sync += [job_triangle_next.eq(job_triangle_next + triangle_row),
                                  triangle_row.eq(triangle_row - 1)]
                 with m.Else():
-                    m.d.comb += [request.addr.eq(_reg_address(rm.REG_CONTROL)),
-                                 request.w_data.eq(rm.CONTROL_START), request.w_stb.eq(1)]
-                    m.d.sync += [job_n.eq(parameters.n_active), job_moments.eq(parameters.moments),
-                                 job_triangle.eq(job_triangle_next)]
-                    m.next = "RESPOND"
+                    m.next = "RUN_START"
 
-            with m.State("STOP_POLL"):
-                m.d.comb += [request.addr.eq(_reg_address(rm.REG_STATUS)), request.r_stb.eq(1)]
-                m.next = "STOP_WAIT"
+            with m.State("RUN_START"):
+                m.d.comb += [request.addr.eq(_reg_address(rm.REG_CONTROL)),
+                             request.w_data.eq(rm.CONTROL_START), request.w_stb.eq(1)]
+                m.d.sync += [job_n.eq(parameters.n_active), job_moments.eq(parameters.moments),
+                             job_triangle.eq(job_triangle_next)]
+                m.next = "RESPOND"
 
-            with m.State("STOP_WAIT"):
-                with m.If(bus.r_ack):
-                    with m.If((bus.r_data & rm.STATUS_BUSY).any()):
-                        m.next = "STOP_POLL"
-                    with m.Elif(fields.code == Command.RESET):
-                        m.d.comb += [request.addr.eq(_reg_address(rm.REG_CONTROL)),
-                                     request.w_data.eq(rm.CONTROL_CLEAR), request.w_stb.eq(1)]
-                        m.d.sync += params_valid.eq(0)
-                        m.next = "RESPOND"
-                    with m.Else():
-                        m.next = "RESPOND"
+            self._stop_states(m, request, params_valid)
 
             with m.State("RESPOND"):
                 m.d.comb += self.response.valid.eq(1)
