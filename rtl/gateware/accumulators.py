@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
@@ -17,7 +15,7 @@ __all__ = ["SampleAccumulators"]
 #: the following steps run and write later snapshots.
 Y_BUFFERS = 4
 #: Cycles a moment pass waits, after the previous one issued its last element, when n_active <= 2
-#: (until lane 0 has written it: the element's control register, lane 0's register, its write).
+#: (until its three stages are empty).
 PASS_DRAIN_CYCLES = 4
 
 
@@ -33,14 +31,13 @@ class SampleAccumulators(wiring.Component):
     :data:`Y_BUFFERS` snapshot buffers. When a sample's last cell has arrived, a *moment pass*
     over that snapshot adds ``y_i * y_j`` to ``sum_yy[i, j]`` for all i <= j < n_active, with its
     own M multipliers (out_bits x out_bits, M = ``lanes``): lane l owns rows i = g*M + l (bank l
-    of the ``sum_yy`` memory, word ``((i >> log2 M) << row_bits) | j``), y_j passes down the
-    lane chain for j = g*M ... n_active-1 (lane l sees it l cycles after lane 0) and lane l
-    works when i <= j. Back-to-back passes start ``sum_g (n - g*M) ~ n**2 / (2M) + n/2`` cycles
-    apart (:data:`PASS_DRAIN_CYCLES` more for n_active <= 2, where a pass waits for the previous
-    one's writes); the last pass of a job ends M - 1 cycles later than lane 0's. With M = P
-    that is at most an Euler step, so passes keep up with sampling at any thinning. The step
-    sequencer waits (``can_reserve``) only when all snapshot buffers hold samples whose pass has
-    not finished.
+    of the ``sum_yy`` memory, word ``((i >> log2 M) << row_bits) | j``), y_j is broadcast for
+    j = g*M ... n_active-1 from a register and lane l works when i <= j. Back-to-back passes
+    start ``sum_g (n - g*M) ~ n**2 / (2M) + n/2`` cycles apart (:data:`PASS_DRAIN_CYCLES` more
+    for n_active <= 2, where a pass waits for the previous one's writes); with M = P that is at
+    most an Euler step, so passes keep up with sampling at any thinning. The step sequencer
+    waits (``can_reserve``) only when all snapshot buffers hold samples whose pass has not
+    finished.
 
     Parameters
     ----------
@@ -113,59 +110,21 @@ class SampleAccumulators(wiring.Component):
             "host_sum_yy": Out(signed(config.sum_xx_bits)),
         })
 
-    def _element(self, name: str) -> SimpleNamespace:
-        """Registers of one element of a moment pass (i, j) in one stage of the lane chain:
-        ``valid``, ``first`` (the job's first pass: write, do not add), ``last`` (the pass's
-        last element), ``addr`` (its sum_yy word in every bank, ``(g << row_bits) | j``),
-        ``rel`` = j - g*M, ``rows_left`` = n_active - g*M and ``y`` = y_j (Q1.fy)."""
+    def _moment_lane(self, m, l, bank, y_col, take_row, diagonal, first):
+        """Lane ``l``'s multiplier and adder: in stage 2 its row's y_i (``y_row``, taken from
+        ``y_col`` when ``take_row``) times y_j, y_j itself on the ``diagonal``; in stage 3 its
+        bank's write data, old word + product (the product alone in the job's ``first``
+        pass)."""
         cfg = self.config
-        n = cfg.n
-        return SimpleNamespace(
-            valid=Signal(name=f"{name}_valid"), first=Signal(name=f"{name}_first"),
-            last=Signal(name=f"{name}_last"),
-            addr=Signal(range(((n + self.lanes - 1) // self.lanes) << cfg.log2_n),
-                        name=f"{name}_addr"),
-            rel=Signal(range(n + 1), name=f"{name}_rel"),
-            rows_left=Signal(range(n + 1), name=f"{name}_rows_left"),
-            y=Signal(signed(cfg.out_bits), name=f"{name}_y"))
-
-    def _lanes(self, m: Module, head: SimpleNamespace, banks: list) -> list[SimpleNamespace]:
-        """The M moment lanes as a chain: lane l takes each element from lane l - 1 (lane 0 from
-        ``head``) a cycle later, so every net of the passes drives a lane or two, not M (at
-        M = 32 the broadcast y_j, its diagonal select and the shared write controls were the
-        ULX3S's critical path and most of its routing congestion). Lane l reads word ``addr``
-        of bank l with the element still in lane l - 1, multiplies y_i (``y_row``, taken from
-        the element whose j = i) by y_j with both operands in registers, and writes
-        ``old + y_i * y_j`` (``y_i * y_j`` in the job's first pass) two cycles after its read,
-        for i <= j < n_active. Returns the lanes' registers, each with ``write`` (its bank's
-        write enable) added."""
-        cfg = self.config
-        lanes = []
-        prev = head
-        for l, (rd, wr) in enumerate(banks):
-            lane = self._element(f"yy_lane{l}")
-            lane.write = Signal(name=f"yy_write{l}")
-            m.d.sync += [lane.valid.eq(prev.valid), lane.first.eq(prev.first),
-                         lane.last.eq(prev.last), lane.addr.eq(prev.addr), lane.rel.eq(prev.rel),
-                         lane.rows_left.eq(prev.rows_left), lane.y.eq(prev.y)]
-            # Row i = g*M + l works on the element when i <= j and i < n_active.
-            works = Signal(name=f"yy_works{l}")
-            m.d.sync += works.eq(prev.valid & (prev.rel >= l) & (prev.rows_left > l))
-            y_row = Signal(signed(cfg.out_bits), name=f"y_row{l}")
-            with m.If(prev.valid & (prev.rel == l)):
-                m.d.sync += y_row.eq(prev.y)
-            # Data only (no reset; ``write`` says when it is used): kept inside the DSP block.
-            product = Signal(signed(2 * cfg.out_bits), name=f"yy_product{l}", reset_less=True)
-            old = Signal(signed(cfg.sum_xx_bits), name=f"yy_old{l}")
-            write_addr = Signal.like(lane.addr, name=f"yy_write_addr{l}")
-            write_first = Signal(name=f"yy_write_first{l}")
-            m.d.sync += [product.eq(y_row * lane.y), old.eq(rd.data), lane.write.eq(works),
-                         write_addr.eq(lane.addr), write_first.eq(lane.first)]
-            m.d.comb += [wr.addr.eq(write_addr), wr.data.eq(Mux(write_first, 0, old) + product),
-                         wr.en.eq(lane.write)]
-            lanes.append(lane)
-            prev = lane
-        return lanes
+        rd, wr = bank
+        y_row = Signal(signed(cfg.out_bits), name=f"y_row{l}")
+        with m.If(take_row):
+            m.d.sync += y_row.eq(y_col)
+        # Data only (no reset; the write enable says when it is used): kept inside the DSP block.
+        product = Signal(signed(2 * cfg.out_bits), name=f"yy_product{l}", reset_less=True)
+        old = Signal(signed(cfg.sum_xx_bits), name=f"yy_old{l}")
+        m.d.sync += [product.eq(Mux(diagonal, y_col, y_row) * y_col), old.eq(rd.data)]
+        m.d.comb += wr.data.eq(Mux(first, 0, old) + product)
 
     def elaborate(self, platform):
         cfg = self.config
@@ -210,36 +169,45 @@ class SampleAccumulators(wiring.Component):
         running = Signal()
         row_base = Signal(range(n + p))
         col = Signal(row_bits)
-        rel = Signal(range(n + 1))          # col - row_base
-        rows_left = Signal(range(n + 1))    # n_active - row_base
         # col == n_active - 1 and row_base + P >= n_active, registers set with col and row_base
         # (as in the step sequencer), so no comparison with n_active lies on the path into the
         # pass control's enables.
         last_col, last_group = Signal(), Signal()
         sweep_ends = running & last_col & last_group
+        words = ((n + p - 1) // p) << row_bits
+
+        # The pass's pipeline: the control issues (i-group, j) in cycle t and reads y_j from the
+        # snapshot; stage 1 (t+1) addresses every bank's word; stage 2 (t+2) has y_j in a
+        # register, the banks' old words out and each lane's multiplier operands selected by a
+        # registered diagonal flag; stage 3 (t+3) writes old + product. The snapshot's read
+        # data and the diagonal's comparison are thus a register away from the multipliers
+        # (on the ULX3S, block RAM clock-to-out -> diagonal select -> multiplier was the
+        # critical path, 20.9 ns).
+        s1_valid, s1_first, s1_last = Signal(), Signal(), Signal()
+        s1_row_base = Signal.like(row_base)
+        s1_col = Signal.like(col)
+        s1_addr = Signal(range(words))
+        s2_valid, s2_first, s2_last = Signal(), Signal(), Signal()
+        s2_addr = Signal(range(words))
+        s2_works = Signal(p)         # lane l's row i = g*M + l has i <= j < n_active
+        s2_diagonal = Signal(p)      # lane l's row is j
+        y_col = Signal(signed(cfg.out_bits))
+        s3_valid, s3_first = Signal(), Signal()
+        s3_addr = Signal(range(words))
+        s3_write = Signal(p)
 
         banks = []
         for l in range(p):
-            mem = BlockRAM(shape=signed(cfg.sum_xx_bits), depth=((n + p - 1) // p) << row_bits)
+            mem = BlockRAM(shape=signed(cfg.sum_xx_bits), depth=words)
             m.submodules[f"sum_yy_bank{l}"] = mem
             banks.append((mem.read_port(), mem.write_port()))
 
-        # The element the control issues, one cycle later (with the snapshot's y_col out).
-        head = self._element("yy_head")
-        group = row_base[lane_bits:]
-        m.d.sync += [head.valid.eq(running), head.first.eq(pass_first), head.last.eq(sweep_ends),
-                     head.addr.eq(Cat(col, group)), head.rel.eq(rel),
-                     head.rows_left.eq(rows_left)]
-        m.d.comb += [y_rd.addr.eq(Cat(col, pass_buffer)), head.y.eq(y_rd.data)]
-        lanes = self._lanes(m, head, banks)
-        pass_done = lanes[0].last
-
-        # A pass may begin in the cycle the previous one issues its last element: lane l's reads
-        # of group 0 then trail that pass's writes of the same words by more than the 2-cycle
-        # read-modify-write latency whenever n_active > 2. Smaller problems wait until lane 0
-        # has written its last element (PASS_DRAIN_CYCLES); every lane reads and writes the
-        # same element the same l cycles later than lane 0, so lane 0's order holds for all.
-        flushed = ~head.valid & ~lanes[0].valid & ~lanes[0].write
+        pass_done = s2_last
+        # A pass may begin in the cycle the previous one issues its last element: its reads of
+        # group 0 then trail that pass's writes of the same words by more than the 2-cycle
+        # read-modify-write latency (read in stage 1, write in stage 3) whenever n_active > 2;
+        # smaller problems wait until the pipeline is empty (PASS_DRAIN_CYCLES).
+        flushed = ~s1_valid & ~s2_valid & ~s3_valid
         # Comparisons of n_active (constant while a job runs) kept in registers, off the paths
         # into the pass control's enables.
         overlapping, one_cell, one_group = Signal(), Signal(), Signal()
@@ -252,8 +220,7 @@ class SampleAccumulators(wiring.Component):
         m.d.comb += self.can_reserve.eq(outstanding < Y_BUFFERS)
 
         with m.If(pass_begins):
-            m.d.sync += [running.eq(1), row_base.eq(0), col.eq(0), rel.eq(0),
-                         rows_left.eq(self.n_active), pass_buffer.eq(next_buffer),
+            m.d.sync += [running.eq(1), row_base.eq(0), col.eq(0), pass_buffer.eq(next_buffer),
                          next_buffer.eq(next_buffer + 1), pass_first.eq(first_pending),
                          first_pending.eq(0), last_col.eq(one_cell), last_group.eq(one_group)]
         with m.Elif(running):
@@ -261,21 +228,36 @@ class SampleAccumulators(wiring.Component):
                 with m.If(last_group):
                     m.d.sync += running.eq(0)
                 with m.Else():
-                    m.d.sync += [row_base.eq(row_base + p), col.eq(row_base + p), rel.eq(0),
-                                 rows_left.eq(rows_left - p),
+                    m.d.sync += [row_base.eq(row_base + p), col.eq(row_base + p),
                                  last_col.eq(row_base + p + 1 == self.n_active),
                                  last_group.eq(row_base + 2 * p >= self.n_active)]
             with m.Else():
-                m.d.sync += [col.eq(col + 1), rel.eq(rel + 1),
-                             last_col.eq(col + 2 == self.n_active)]
+                m.d.sync += [col.eq(col + 1), last_col.eq(col + 2 == self.n_active)]
         with m.If(self.start):
             m.d.sync += [outstanding.eq(0), pending.eq(0), first_pending.eq(1),
                          next_buffer.eq(0), running.eq(0)]
 
+        # --- moment passes: stages --------------------------------------------------------------
+        m.d.comb += y_rd.addr.eq(Cat(col, pass_buffer))
+        m.d.sync += [s1_valid.eq(running), s1_first.eq(pass_first), s1_last.eq(sweep_ends),
+                     s1_row_base.eq(row_base), s1_col.eq(col),
+                     s1_addr.eq(Cat(col, row_base[lane_bits:]))]
         host_group = self.host_yy_row[lane_bits:]
-        for (rd, _), source in zip(banks, [head, *lanes[:-1]]):
+        for rd, _ in banks:
             m.d.comb += rd.addr.eq(Mux(self.host_access, Cat(self.host_yy_col, host_group),
-                                       source.addr))
+                                       s1_addr))
+        m.d.sync += [s2_valid.eq(s1_valid), s2_first.eq(s1_first), s2_last.eq(s1_last),
+                     s2_addr.eq(s1_addr), y_col.eq(y_rd.data)]
+        for l in range(p):
+            row = s1_row_base + l
+            m.d.sync += [s2_works[l].eq(s1_valid & (row <= s1_col) & (row < self.n_active)),
+                         s2_diagonal[l].eq(row == s1_col)]
+        m.d.sync += [s3_valid.eq(s2_valid), s3_first.eq(s2_first), s3_addr.eq(s2_addr),
+                     s3_write.eq(s2_works)]
+        for l, bank in enumerate(banks):
+            self._moment_lane(m, l, bank, y_col, s2_valid & s2_diagonal[l], s2_diagonal[l],
+                              s3_first)
+            m.d.comb += [bank[1].addr.eq(s3_addr), bank[1].en.eq(s3_write[l])]
 
         host_bank = Signal(max(1, lane_bits))
         m.d.sync += host_bank.eq(self.host_yy_row[:lane_bits])
@@ -285,7 +267,6 @@ class SampleAccumulators(wiring.Component):
                 with m.Case(l):
                     m.d.comb += self.host_sum_yy.eq(rd.data)
 
-        in_flight = Cat(head.valid, *(Cat(lane.valid, lane.write) for lane in lanes))
         m.d.comb += self.busy.eq(r1_valid | (outstanding != 0) | (pending != 0) | running
-                                 | in_flight.any())
+                                 | s1_valid | s2_valid | s3_valid)
         return m
