@@ -1,7 +1,7 @@
 """ULX3S with an ECP5-85F (LFE5U-85F-6BG381C): the board record (pins, clock, default SPU).
 
 Clock: the 25 MHz oscillator feeds an EHXPLLL making the ``sync`` clock, by default 30 MHz
-(CLKI_DIV=5, CLKFB_DIV=6, CLKOP_DIV=20, VCO 600 MHz): the default build meets it (Fmax 47.8 MHz,
+(CLKI_DIV=5, CLKFB_DIV=6, CLKOP_DIV=20, VCO 600 MHz): the default build meets it (Fmax 52.9 MHz,
 docs/boards.md), far from the 100 MHz goal. The UART is the FT231X's (pins
 M1/L4), default 3 Mbaud (the FT231X's maximum; exactly 10 clock cycles per bit).
 
@@ -9,7 +9,7 @@ Lights (LED0 ... LED4): idle, busy (blinking), error (sticky until a line break)
 
 Default SPU: N=128 cells, P=32 coupling lanes and 32 second-moment lanes (with the noise
 multiplier 65 of the 156 MULT18X18D), 18-bit couplings and states, 16-bit outputs: it places and
-routes in 10-30 minutes on two shared cores (618-1867 s, docs/boards.md) and meets 30 MHz. P=64
+routes in 10-40 minutes on two shared cores (618-2432 s, docs/boards.md) and meets 30 MHz. P=64
 also places (129 multipliers, 201 of 208 block RAMs) but its routing does not finish
 (docs/boards.md).
 """
