@@ -31,6 +31,17 @@ def _reg_address(reg):
     return rm.address(rm.REGION_REGS, reg)
 
 
+def _read_register(m, request, reg):
+    """Issue a read of core register ``reg`` on ``request`` (in this cycle)."""
+    m.d.comb += [request.addr.eq(_reg_address(reg)), request.r_stb.eq(1)]
+
+
+def _write_control(m, request, command):
+    """Issue a CONTROL write of ``command`` on ``request`` (in this cycle)."""
+    m.d.comb += [request.addr.eq(_reg_address(rm.REG_CONTROL)), request.w_data.eq(command),
+                 request.w_stb.eq(1)]
+
+
 def write_bits(config: SPUConfig, value_bits: int) -> int:
     """Bits of write data the engine registers: every word it writes is a two's complement
     value of this many bits, sign-extended to the bus's 64 (A and B codes sign-extended from
@@ -135,12 +146,11 @@ class CommandExecutor(wiring.Component):
         then respond."""
         bus, fields = self.bus, self.request.payload
         with m.State("STOP_ABORT"):
-            m.d.comb += [request.addr.eq(_reg_address(rm.REG_CONTROL)),
-                         request.w_data.eq(rm.CONTROL_ABORT), request.w_stb.eq(1)]
+            _write_control(m, request, rm.CONTROL_ABORT)
             m.next = "STOP_POLL"
 
         with m.State("STOP_POLL"):
-            m.d.comb += [request.addr.eq(_reg_address(rm.REG_STATUS)), request.r_stb.eq(1)]
+            _read_register(m, request, rm.REG_STATUS)
             m.next = "STOP_WAIT"
 
         with m.State("STOP_WAIT"):
@@ -153,8 +163,7 @@ class CommandExecutor(wiring.Component):
                     m.next = "RESPOND"
 
         with m.State("CLEAR"):
-            m.d.comb += [request.addr.eq(_reg_address(rm.REG_CONTROL)),
-                         request.w_data.eq(rm.CONTROL_CLEAR), request.w_stb.eq(1)]
+            _write_control(m, request, rm.CONTROL_CLEAR)
             m.d.sync += params_valid.eq(0)
             m.next = "RESPOND"
 
@@ -216,7 +225,7 @@ class CommandExecutor(wiring.Component):
                         m.next = "ASK_CORE_STATUS"
 
             with m.State("ASK_CORE_STATUS"):
-                m.d.comb += [request.addr.eq(_reg_address(rm.REG_STATUS)), request.r_stb.eq(1)]
+                _read_register(m, request, rm.REG_STATUS)
                 m.next = "READ_CORE_STATUS"
 
             with m.State("READ_CORE_STATUS"):
@@ -277,8 +286,7 @@ class CommandExecutor(wiring.Component):
                     m.next = "RUN_START"
 
             with m.State("RUN_START"):
-                m.d.comb += [request.addr.eq(_reg_address(rm.REG_CONTROL)),
-                             request.w_data.eq(rm.CONTROL_START), request.w_stb.eq(1)]
+                _write_control(m, request, rm.CONTROL_START)
                 m.d.sync += [job_n.eq(parameters.n_active), job_moments.eq(parameters.moments),
                              job_triangle.eq(job_triangle_next)]
                 m.next = "RESPOND"
