@@ -186,8 +186,9 @@ class EmulatedSPU(AnalogSPU):
                          "adc_channels_per_cell", "accumulator_rate_hz", "max_rows")
     clock_hz: float = parameter(ICEBREAKER.clock_hz, "Hz", "clock of the iCEBreaker build "
                                 "(boards/icebreaker.py)", 1e3, 1e10)
-    lanes: int = parameter(1, "lanes", "multiply-accumulate lanes P (SPUConfig.lanes); default 1, "
-                           "the iCEBreaker build's (boards/icebreaker.py)", 1, 4096, integer=True)
+    lanes: int = parameter(ICEBREAKER.config.lanes, "lanes", "multiply-accumulate lanes P "
+                           "(SPUConfig.lanes) of the iCEBreaker build (boards/icebreaker.py)", 1,
+                           4096, integer=True)
     steps_per_s: float | None = parameter(None, "steps/s", "none: from the clock (cycles per step "
                                           "/ clock_hz); set it to a measured rate (docs/boards.md,"
                                           " or docs/boards_bench.md when bench/bench_boards.py has "
