@@ -4,7 +4,7 @@ upper triangle), including memories left dirty by a previous job and back-pressu
 import numpy as np
 import pytest
 
-from thermospu.rtl.gateware.accumulators import Y_BUFFERS, SampleAccumulators
+from thermospu.rtl.gateware.accumulators import HOST_SUM_YY_LATENCY, Y_BUFFERS, SampleAccumulators
 from thermospu.rtl.spec.config import SPUConfig
 
 from rtl_helpers import simulate
@@ -52,7 +52,7 @@ def test_sums_equal_numpy(n, lanes, n_active):
                 for j in range(i, n_active):
                     ctx.set(dut.host_yy_row, i)
                     ctx.set(dut.host_yy_col, j)
-                    await ctx.tick()
+                    await ctx.tick().repeat(HOST_SUM_YY_LATENCY)
                     sum_yy.append(ctx.get(dut.host_sum_yy))
             ctx.set(dut.host_access, 0)
             results.append((sum_y, sum_yy))

@@ -7,6 +7,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..spec.config import SPUConfig
+from .bank_select import registered_bank_select
 from .block_ram import BlockRAM
 
 __all__ = ["SampleAccumulators"]
@@ -14,6 +15,9 @@ __all__ = ["SampleAccumulators"]
 #: Snapshot buffers of y: a sample's second moments are accumulated from its own snapshot while
 #: the following steps run and write later snapshots.
 Y_BUFFERS = 4
+#: Cycles from the host's (i, j) on ``host_yy_row``/``host_yy_col`` to its word on
+#: ``host_sum_yy``: the banks' read, then the second level of the bank selection.
+HOST_SUM_YY_LATENCY = 2
 #: Cycles a moment pass waits, after the previous one issued its last element, when n_active <= 2
 #: (until its three stages are empty).
 PASS_DRAIN_CYCLES = 4
@@ -77,7 +81,9 @@ class SampleAccumulators(wiring.Component):
         Cell whose sum_y the host reads; the value is on ``host_sum_y`` one cycle later.
     host_sum_y : Out(signed(sum_x_bits))
     host_yy_row, host_yy_col : In(row_bits)
-        (i, j) of the sum_yy entry the host reads; the value is on ``host_sum_yy`` one cycle later.
+        (i, j) of the sum_yy entry the host reads; the value is on ``host_sum_yy``
+        :data:`HOST_SUM_YY_LATENCY` = 2 cycles later (the banks' words selected in two levels,
+        :mod:`.bank_select`).
     host_sum_yy : Out(signed(sum_xx_bits))
     """
 
@@ -186,7 +192,6 @@ class SampleAccumulators(wiring.Component):
         s1_valid, s1_first, s1_last = Signal(), Signal(), Signal()
         s1_row_base = Signal.like(row_base)
         s1_col = Signal.like(col)
-        s1_addr = Signal(range(words))
         s2_valid, s2_first, s2_last = Signal(), Signal(), Signal()
         s2_addr = Signal(range(words))
         s2_works = Signal(p)         # lane l's row i = g*M + l has i <= j < n_active
@@ -240,8 +245,8 @@ class SampleAccumulators(wiring.Component):
         # --- moment passes: stages --------------------------------------------------------------
         m.d.comb += y_rd.addr.eq(Cat(col, pass_buffer))
         m.d.sync += [s1_valid.eq(running), s1_first.eq(pass_first), s1_last.eq(sweep_ends),
-                     s1_row_base.eq(row_base), s1_col.eq(col),
-                     s1_addr.eq(Cat(col, row_base[lane_bits:]))]
+                     s1_row_base.eq(row_base), s1_col.eq(col)]
+        s1_addr = Cat(s1_col, s1_row_base[lane_bits:])     # bank word of (row group, column)
         host_group = self.host_yy_row[lane_bits:]
         for rd, _ in banks:
             m.d.comb += rd.addr.eq(Mux(self.host_access, Cat(self.host_yy_col, host_group),
@@ -261,11 +266,8 @@ class SampleAccumulators(wiring.Component):
 
         host_bank = Signal(max(1, lane_bits))
         m.d.sync += host_bank.eq(self.host_yy_row[:lane_bits])
-        # One Switch (a balanced multiplexer), not a chain of Ifs (a P-deep priority chain).
-        with m.Switch(host_bank):
-            for l, (rd, _) in enumerate(banks):
-                with m.Case(l):
-                    m.d.comb += self.host_sum_yy.eq(rd.data)
+        m.d.comb += self.host_sum_yy.eq(
+            registered_bank_select(m, [rd.data for rd, _ in banks], host_bank, "host_yy"))
 
         m.d.comb += self.busy.eq(r1_valid | (outstanding != 0) | (pending != 0) | running
                                  | s1_valid | s2_valid | s3_valid)

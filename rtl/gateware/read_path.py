@@ -1,8 +1,10 @@
-"""``ReadPath``: the core's host reads, a fixed-latency pipeline of ``regmap.READ_LATENCY`` = 2.
+"""``ReadPath``: the core's host reads, a fixed-latency pipeline of ``regmap.READ_LATENCY`` = 3.
 
 Stage 0 (the ``r_stb`` cycle) checks the address while the :class:`~.datapath.Datapath`
-addresses its memories with it; stage 1 selects the word
-(registers, or the memory data now out); stage 2 registers it onto ``r_data`` with ``r_ack``.
+addresses its memories with it; stage 1 has the memories' words out: it registers the A word
+of each group of banks (:func:`~.bank_select.registered_bank_select`; the accumulators do the
+same for sum_yy) and every other word (registers, b, seeds, sum_y) selected by region; stage 2
+selects among those onto ``r_data``, registered, with ``r_ack``.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..spec import regmap as rm
 from ..spec.config import SPUConfig
+from .bank_select import registered_bank_select
 from .bounds import below
 from .register_file import error_flag, error_layout, job_layout, status_layout
 
@@ -20,8 +23,8 @@ __all__ = ["ReadPath", "memory_words_signature"]
 
 
 def memory_words_signature(config: SPUConfig) -> wiring.Signature:
-    """The words of the memory regions at the host's address, one cycle after it (from the
-    memories' side; the :class:`~.datapath.Datapath` drives them).
+    """The words of the memory regions at the host's address, one cycle after it except
+    ``sum_yy`` (from the memories' side; the :class:`~.datapath.Datapath` drives them).
 
     Members
     -------
@@ -32,6 +35,7 @@ def memory_words_signature(config: SPUConfig) -> wiring.Signature:
         The even and odd seed words of the address's cell and slot pair.
     sum_y : Out(signed(sum_x_bits))
     sum_yy : Out(signed(sum_xx_bits))
+        Two cycles after the address (the accumulators select it in two levels).
     """
     return wiring.Signature({
         "a": Out(data.ArrayLayout(signed(config.a_bits), config.lanes)),
@@ -63,9 +67,10 @@ class ReadPath(wiring.Component):
     r_stb : In(1)
         A host read in this cycle.
     r_data : Out(64)
-        The word, two cycles after ``r_stb``; signed words sign-extended; 0 when not ``r_ack``.
+        The word, ``READ_LATENCY`` = 3 cycles after ``r_stb``; signed words sign-extended; 0
+        when not ``r_ack``.
     r_ack : Out(1)
-        High two cycles after each ``r_stb``.
+        High ``READ_LATENCY`` cycles after each ``r_stb``.
     read_error : Out(error_layout())
         Flags of the read issued in this cycle (to the register file's sticky errors).
     busy : In(1)
@@ -77,7 +82,8 @@ class ReadPath(wiring.Component):
     steps : In(range(max_job_steps + 1))
         STEPS: Euler steps started by the current / completed by the last job.
     memory_words : In(memory_words_signature(config))
-        The memories' words at the address of the read in stage 0, in stage 1.
+        The memories' words at the address of the read in stage 0, in stage 1 (sum_yy in
+        stage 2).
     """
 
     def __init__(self, config: SPUConfig, max_cycles: int):
@@ -158,28 +164,37 @@ class ReadPath(wiring.Component):
                 with m.If(~ok):
                     m.d.comb += self.read_error.eq(error_flag("bad_address"))
 
-        # --- stage 1: select the word ----------------------------------------------------------
+        # --- stage 1: the A word of each bank group, every other word by region ----------------
         memory = self.memory_words
-        a_value = Signal(signed(cfg.a_bits))
-        with m.Switch(s1_bank):     # a balanced multiplexer (a chain of Ifs is P deep)
-            for lane in range(cfg.lanes):
-                with m.Case(lane):
-                    m.d.comb += a_value.eq(memory.a[lane])
+        s2_valid, s2_ok, s2_in_result = Signal(), Signal(), Signal()
+        s2_region = Signal(8)
+        m.d.sync += [s2_valid.eq(s1_valid), s2_ok.eq(s1_ok), s2_in_result.eq(s1_in_result),
+                     s2_region.eq(s1_region)]
+        a_value = registered_bank_select(
+            m, [memory.a[lane] for lane in range(cfg.lanes)], s1_bank, "host_a")
         words = {
             rm.REGION_REGS: self._register_value(m, s1_offset),
-            rm.REGION_A: a_value,
             rm.REGION_B: memory.b,
             rm.REGION_SEEDS: Mux(s1_offset[0], memory.seed[1], memory.seed[0]),
             rm.REGION_SUM_Y: Mux(s1_in_result, memory.sum_y, 0),
-            rm.REGION_SUM_YY: Mux(s1_in_result, memory.sum_yy, 0),
         }
-        read_value = Signal(rm.DATA_BITS)
+        s2_other = Signal(rm.DATA_BITS)
         with m.Switch(s1_region):
             for code, word in words.items():
                 with m.Case(code):
-                    m.d.comb += read_value.eq(word)
+                    m.d.sync += s2_other.eq(word)
+            with m.Default():
+                m.d.sync += s2_other.eq(0)
 
         # --- stage 2: answer ---------------------------------------------------------------------
-        m.d.sync += [self.r_ack.eq(s1_valid),
-                     self.r_data.eq(Mux(s1_valid & s1_ok, read_value, 0))]
+        read_value = Signal(rm.DATA_BITS)
+        with m.Switch(s2_region):
+            with m.Case(rm.REGION_A):
+                m.d.comb += read_value.eq(a_value)
+            with m.Case(rm.REGION_SUM_YY):
+                m.d.comb += read_value.eq(Mux(s2_in_result, memory.sum_yy, 0))
+            with m.Default():
+                m.d.comb += read_value.eq(s2_other)
+        m.d.sync += [self.r_ack.eq(s2_valid),
+                     self.r_data.eq(Mux(s2_valid & s2_ok, read_value, 0))]
         return m

@@ -51,7 +51,7 @@ DATA_BITS = 64
 REGION_SHIFT = 24
 OFFSET_BITS = 24
 #: Cycles from ``r_stb`` to ``r_ack`` (and valid ``r_data``).
-READ_LATENCY = 2
+READ_LATENCY = 3
 
 REGION_REGS = 0x00
 REGION_A = 0x01
@@ -63,7 +63,7 @@ REGION_SUM_YY = 0x05
 #: Value of ``REG_ID``: ASCII "SPU" and a format byte.
 SPU_ID = 0x5350_5501
 #: Value of ``REG_VERSION``; bumped whenever this map or the core's behaviour changes.
-GATEWARE_VERSION = 1
+GATEWARE_VERSION = 2
 
 # --- registers (region 0x00) -----------------------------------------------------------------
 # Read-only information words: the machine's SPUConfig.
