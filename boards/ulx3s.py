@@ -1,7 +1,7 @@
 """ULX3S with an ECP5-85F (LFE5U-85F-6BG381C): the board record (pins, clock, default SPU).
 
 Clock: the 25 MHz oscillator feeds an EHXPLLL making the ``sync`` clock, by default 30 MHz
-(CLKI_DIV=5, CLKFB_DIV=6, CLKOP_DIV=20, VCO 600 MHz): the default build meets it (Fmax 52.9 MHz,
+(CLKI_DIV=5, CLKFB_DIV=6, CLKOP_DIV=20, VCO 600 MHz): the default build meets it (Fmax 70.9 MHz,
 docs/boards.md), far from the 100 MHz goal. The UART is the FT231X's (pins
 M1/L4), default 3 Mbaud (the FT231X's maximum; exactly 10 clock cycles per bit).
 
