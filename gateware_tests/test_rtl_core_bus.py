@@ -6,7 +6,8 @@ from thermospu.rtl.spec import regmap as rm
 from thermospu.rtl.spec.config import SPUConfig
 from thermospu.rtl.gateware.core import CoreBuildError, SPUCore
 
-from rtl_helpers import bus_read, bus_write, read_reg, simulate, to_signed64, write_reg
+from rtl_helpers import (bus_read, bus_write, read_reg, simulate, to_signed64, wait_done,
+                         write_reg)
 from unused_warnings import no_unused_elaboratable_warning
 
 CONFIG = SPUConfig(n=6, lanes=2, a_bits=8, b_bits=10, x_bits=12, out_bits=8, sigma_bits=6,
@@ -89,3 +90,36 @@ def test_memories_and_registers_read_back_and_errors():
         assert await read_reg(ctx, bus, rm.REG_STATUS) == 0
 
     simulate(core, tb)
+
+
+def test_a_job_register_written_just_before_start_is_the_jobs():
+    """Back-to-back host writes: a job register written in the cycle before START is the job's,
+    STATUS is busy right after START, and an ABORT written in the cycle after START stops that
+    job (it does not overtake it)."""
+    core = SPUCore(CONFIG)
+    bus = core.bus
+    seen = {}
+
+    async def tb(ctx):
+        await write_reg(ctx, bus, rm.REG_BURN_IN, 0)
+        for samples in (2, 5):
+            await write_reg(ctx, bus, rm.REG_SAMPLES, samples)
+            await write_reg(ctx, bus, rm.REG_CONTROL, rm.CONTROL_START)
+            seen[f"busy after start {samples}"] = await read_reg(ctx, bus, rm.REG_STATUS)
+            await wait_done(ctx, core, 100_000)
+            seen[samples] = (await read_reg(ctx, bus, rm.REG_COUNT),
+                             await read_reg(ctx, bus, rm.REG_STATUS))
+        await write_reg(ctx, bus, rm.REG_SAMPLES, 1000)
+        await write_reg(ctx, bus, rm.REG_CONTROL, rm.CONTROL_START)
+        await write_reg(ctx, bus, rm.REG_CONTROL, rm.CONTROL_ABORT)
+        await wait_done(ctx, core, 100_000)
+        seen["aborted"] = (await read_reg(ctx, bus, rm.REG_COUNT),
+                           await read_reg(ctx, bus, rm.REG_STATUS))
+
+    simulate(core, tb)
+    for samples in (2, 5):
+        assert seen[f"busy after start {samples}"] & rm.STATUS_BUSY
+        assert seen[samples] == (samples, rm.STATUS_DONE), rm.decode_status(seen[samples][1])
+    count, status = seen["aborted"]
+    assert status == rm.STATUS_DONE | rm.STATUS_ABORTED, rm.decode_status(status)
+    assert count < 1000
