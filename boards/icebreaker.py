@@ -10,9 +10,9 @@ of the break-off PMOD (amaranth-boards' ``led_g`` 1 and 2) show RX and TX activi
 
 Default SPU: N=32 cells on two coupling lanes and two second-moment lanes (P=2), the noise
 amplitude on a fifth SB_MAC16; 8-bit couplings, biases, noise amplitude and outputs, 12-bit
-states, up to 2**16 samples per job: 88 % of the UP5K's 5280 logic cells, and 36 MHz is met with
-3 of the 5 placement seeds tried (Fmax 34.2-37.2 MHz; docs/boards.md, "iCEBreaker"). ``--lanes 4``
-(all eight DSPs) fits in 99 % of the logic cells and meets 30 MHz (Fmax 33.7 MHz at seed 1):
+states, up to 2**16 samples per job: 86 % of the UP5K's 5280 logic cells, and 36 MHz is met with
+4 of the 5 placement seeds tried (Fmax 35.6-37.3 MHz; docs/boards.md, "iCEBreaker"). ``--lanes 4``
+(all eight DSPs) fits in 99 % of the logic cells and meets 30 MHz (Fmax 35.5 MHz at seed 1):
 1.17e5 steps/s.
 """
 

@@ -1,22 +1,26 @@
-"""registered_bank_select: words[index] exactly one cycle later, for every bank count the
-cores build (one bank, one group, several groups), with a new index every cycle."""
+"""bank_select: each group's word is the indexed bank's within the group, and group_index names
+the group of the indexed bank, for every bank count the cores build (one bank, one group,
+several groups)."""
 
 import random
 
 import pytest
 from amaranth.hdl import Module, Signal, signed
 
-from thermospu.rtl.gateware.bank_select import BANK_GROUP, registered_bank_select
+from thermospu.rtl.gateware.bank_select import BANK_GROUP, bank_groups, group_index, group_words
 
 from rtl_helpers import simulate
 
 
 @pytest.mark.parametrize("count", [1, 2, BANK_GROUP, 4 * BANK_GROUP])
-def test_selects_the_indexed_word_one_cycle_later(count):
+def test_group_words_and_index_select_the_indexed_bank(count):
     m = Module()
     words = [Signal(signed(12), name=f"word{k}") for k in range(count)]
-    index = Signal(max(1, (count - 1).bit_length()))
-    selected = registered_bank_select(m, words, index, "test")
+    bank = Signal(max(1, (count - 1).bit_length()))
+    groups = group_words(m, words, bank, "test")
+    index = Signal(4)
+    m.d.comb += index.eq(group_index(bank, count))
+    assert len(groups) == bank_groups(count) == max(1, count // BANK_GROUP)
     rng = random.Random(count)
     seen, expected = [], []
 
@@ -26,19 +30,19 @@ def test_selects_the_indexed_word_one_cycle_later(count):
             pick = rng.randrange(count)
             for word, value in zip(words, values):
                 ctx.set(word, value)
-            ctx.set(index, pick)
-            await ctx.tick()
-            # After the clock edge: the word registered at it, whatever the inputs are now.
-            for word in words:
-                ctx.set(word, 0)
-            ctx.set(index, rng.randrange(count))
-            seen.append(ctx.get(selected))
-            expected.append(values[pick])
+            ctx.set(bank, pick)
+            got = [ctx.get(g) for g in groups]
+            seen.append((ctx.get(index), got[ctx.get(index)]))
+            expected.append((pick // BANK_GROUP, values[pick]))
+            # Every group holds its own member at the bank's position within the group.
+            low = pick % min(count, BANK_GROUP)
+            assert got == [values[g * BANK_GROUP + low] for g in range(len(groups))]
+            await ctx.delay(1e-6)
 
-    simulate(m, tb)
+    simulate(m, tb, clock=False)
     assert seen == expected
 
 
 def test_refuses_a_bank_count_that_is_not_a_power_of_two():
     with pytest.raises(ValueError, match="power of two"):
-        registered_bank_select(Module(), [Signal(4) for _ in range(3)], Signal(2), "bad")
+        group_words(Module(), [Signal(4) for _ in range(3)], Signal(2), "bad")

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Module, Mux, Signal, signed
-from amaranth.lib import wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..spec.config import SPUConfig
-from .bank_select import registered_bank_select
+from .bank_select import bank_groups, group_words
 from .block_ram import BlockRAM
 
 __all__ = ["SampleAccumulators"]
@@ -15,9 +15,6 @@ __all__ = ["SampleAccumulators"]
 #: Snapshot buffers of y: a sample's second moments are accumulated from its own snapshot while
 #: the following steps run and write later snapshots.
 Y_BUFFERS = 4
-#: Cycles from the host's (i, j) on ``host_yy_row``/``host_yy_col`` to its word on
-#: ``host_sum_yy``: the banks' read, then the second level of the bank selection.
-HOST_SUM_YY_LATENCY = 2
 #: Cycles a moment pass waits, after the previous one issued its last element, when n_active <= 2
 #: (until its three stages are empty).
 PASS_DRAIN_CYCLES = 4
@@ -81,10 +78,11 @@ class SampleAccumulators(wiring.Component):
         Cell whose sum_y the host reads; the value is on ``host_sum_y`` one cycle later.
     host_sum_y : Out(signed(sum_x_bits))
     host_yy_row, host_yy_col : In(row_bits)
-        (i, j) of the sum_yy entry the host reads; the value is on ``host_sum_yy``
-        :data:`HOST_SUM_YY_LATENCY` = 2 cycles later (the banks' words selected in two levels,
-        :mod:`.bank_select`).
-    host_sum_yy : Out(signed(sum_xx_bits))
+        (i, j) of the sum_yy entry the host reads.
+    host_sum_yy : Out(ArrayLayout(signed(sum_xx_bits), bank_groups(M)))
+        One cycle later, the word at (i, j) in each group of :data:`~.bank_select.BANK_GROUP`
+        banks (the first level of the host's bank selection; the read path picks the group of
+        bank i mod M, :func:`~.bank_select.group_index`).
     """
 
     def __init__(self, config: SPUConfig, lanes: int | None = None):
@@ -113,7 +111,8 @@ class SampleAccumulators(wiring.Component):
             "host_sum_y": Out(signed(config.sum_x_bits)),
             "host_yy_row": In(config.log2_n),
             "host_yy_col": In(config.log2_n),
-            "host_sum_yy": Out(signed(config.sum_xx_bits)),
+            "host_sum_yy": Out(data.ArrayLayout(signed(config.sum_xx_bits),
+                                                bank_groups(self.lanes))),
         })
 
     def _moment_lane(self, m, l, bank, y_col, take_row, diagonal, first):
@@ -266,8 +265,8 @@ class SampleAccumulators(wiring.Component):
 
         host_bank = Signal(max(1, lane_bits))
         m.d.sync += host_bank.eq(self.host_yy_row[:lane_bits])
-        m.d.comb += self.host_sum_yy.eq(
-            registered_bank_select(m, [rd.data for rd, _ in banks], host_bank, "host_yy"))
+        groups = group_words(m, [rd.data for rd, _ in banks], host_bank, "host_yy")
+        m.d.comb += [self.host_sum_yy[g].eq(word) for g, word in enumerate(groups)]
 
         m.d.comb += self.busy.eq(r1_valid | (outstanding != 0) | (pending != 0) | running
                                  | s1_valid | s2_valid | s3_valid)

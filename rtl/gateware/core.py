@@ -132,7 +132,7 @@ class SPUCore(wiring.Component):
         max_cycles = max_job_cycles(cfg)
         m.submodules.registers = regs = RegisterFile(cfg, max_cycles)
         m.submodules.datapath = datapath = Datapath(cfg, self.moment_lanes)
-        m.submodules.read_path = reads = ReadPath(cfg, max_cycles)
+        m.submodules.read_path = reads = ReadPath(cfg, max_cycles, self.moment_lanes)
         offset = bus.addr[:len(datapath.host_offset)]
         m.d.comb += [
             regs.addr.eq(bus.addr), regs.w_data.eq(bus.w_data), regs.w_stb.eq(bus.w_stb),

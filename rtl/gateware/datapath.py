@@ -86,7 +86,7 @@ class Datapath(wiring.Component):
         Host write data.
     host_write_a, host_write_b, host_write_seed : In(1)
         Accepted host writes to A, b and the seeds (checked by the register file).
-    host_words : Out(memory_words_signature(config))
+    host_words : Out(memory_words_signature(config, moment_lanes))
         The memories' words at ``host_offset``, one cycle later (for the read path).
     """
 
@@ -124,7 +124,7 @@ class Datapath(wiring.Component):
             "host_write_a": In(1),
             "host_write_b": In(1),
             "host_write_seed": In(1),
-            "host_words": Out(memory_words_signature(config)),
+            "host_words": Out(memory_words_signature(config, moment_lanes)),
         })
 
     def _coupling_banks(self, m, seq):

@@ -1,30 +1,30 @@
 """``ReadPath``: the core's host reads, a fixed-latency pipeline of ``regmap.READ_LATENCY`` = 3.
 
 Stage 0 (the ``r_stb`` cycle) checks the address while the :class:`~.datapath.Datapath`
-addresses its memories with it; stage 1 has the memories' words out: it registers the A word
-of each group of banks (:func:`~.bank_select.registered_bank_select`; the accumulators do the
-same for sum_yy) and every other word (registers, b, seeds, sum_y) selected by region; stage 2
-selects among those onto ``r_data``, registered, with ``r_ack``.
+addresses its memories with it; stage 1 has the memories' words out and registers the word of
+the address's region, except that a region of more than one group of banks (A with P > 8, sum_yy
+with M > 8; :mod:`.bank_select`) registers each group's word; stage 2 picks the group where
+there are several and registers the answer onto ``r_data`` with ``r_ack``.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Module, Mux, Signal, Value, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..spec import regmap as rm
 from ..spec.config import SPUConfig
-from .bank_select import registered_bank_select
+from .bank_select import bank_groups, group_index, group_words
 from .bounds import below
 from .register_file import error_flag, error_layout, job_layout, status_layout
 
 __all__ = ["ReadPath", "memory_words_signature"]
 
 
-def memory_words_signature(config: SPUConfig) -> wiring.Signature:
-    """The words of the memory regions at the host's address, one cycle after it except
-    ``sum_yy`` (from the memories' side; the :class:`~.datapath.Datapath` drives them).
+def memory_words_signature(config: SPUConfig, moment_lanes: int) -> wiring.Signature:
+    """The words of the memory regions at the host's address, one cycle after it (from the
+    memories' side; the :class:`~.datapath.Datapath` drives them).
 
     Members
     -------
@@ -34,15 +34,15 @@ def memory_words_signature(config: SPUConfig) -> wiring.Signature:
     seed : Out(ArrayLayout(32, 2))
         The even and odd seed words of the address's cell and slot pair.
     sum_y : Out(signed(sum_x_bits))
-    sum_yy : Out(signed(sum_xx_bits))
-        Two cycles after the address (the accumulators select it in two levels).
+    sum_yy : Out(ArrayLayout(signed(sum_xx_bits), bank_groups(moment_lanes)))
+        The word of each group of sum_yy banks (:func:`~.bank_select.group_words`).
     """
     return wiring.Signature({
         "a": Out(data.ArrayLayout(signed(config.a_bits), config.lanes)),
         "b": Out(signed(config.b_bits)),
         "seed": Out(data.ArrayLayout(32, 2)),
         "sum_y": Out(signed(config.sum_x_bits)),
-        "sum_yy": Out(signed(config.sum_xx_bits)),
+        "sum_yy": Out(data.ArrayLayout(signed(config.sum_xx_bits), bank_groups(moment_lanes))),
     })
 
 
@@ -59,6 +59,8 @@ class ReadPath(wiring.Component):
         The machine: info register values, memory bounds and word widths.
     max_cycles : int
         Bound of the CYCLES counter (its width).
+    moment_lanes : int
+        The second-moment lanes M: sum_yy is banked M ways.
 
     Members
     -------
@@ -81,13 +83,13 @@ class ReadPath(wiring.Component):
         COUNT: samples accumulated by the current / last job.
     steps : In(range(max_job_steps + 1))
         STEPS: Euler steps started by the current / completed by the last job.
-    memory_words : In(memory_words_signature(config))
-        The memories' words at the address of the read in stage 0, in stage 1 (sum_yy in
-        stage 2).
+    memory_words : In(memory_words_signature(config, moment_lanes))
+        The memories' words at the address of the read in stage 0, in stage 1.
     """
 
-    def __init__(self, config: SPUConfig, max_cycles: int):
+    def __init__(self, config: SPUConfig, max_cycles: int, moment_lanes: int):
         self.config = config
+        self.moment_lanes = moment_lanes
         super().__init__({
             "addr": In(rm.ADDR_BITS),
             "r_stb": In(1),
@@ -103,7 +105,7 @@ class ReadPath(wiring.Component):
             "result_moments": In(1),
             "samples_taken": In(config.max_samples_log2 + 1),
             "steps": In(range(config.max_job_steps + 1)),
-            "memory_words": In(memory_words_signature(config)),
+            "memory_words": In(memory_words_signature(config, moment_lanes)),
         })
 
     def _register_value(self, m, reg):
@@ -164,37 +166,59 @@ class ReadPath(wiring.Component):
                 with m.If(~ok):
                     m.d.comb += self.read_error.eq(error_flag("bad_address"))
 
-        # --- stage 1: the A word of each bank group, every other word by region ----------------
+        # --- stage 1: the region's word registered (a word per bank group where there are
+        # several) --------------------------------------------------------------------------------
         memory = self.memory_words
         s2_valid, s2_ok, s2_in_result = Signal(), Signal(), Signal()
         s2_region = Signal(8)
         m.d.sync += [s2_valid.eq(s1_valid), s2_ok.eq(s1_ok), s2_in_result.eq(s1_in_result),
                      s2_region.eq(s1_region)]
-        a_value = registered_bank_select(
-            m, [memory.a[lane] for lane in range(cfg.lanes)], s1_bank, "host_a")
+        s1_row = s1_offset[cfg.log2_n:]
+        banked = {   # region: (its group words, the index of the address's group)
+            rm.REGION_A: (group_words(m, [memory.a[lane] for lane in range(cfg.lanes)],
+                                      s1_bank, "host_a"),
+                          group_index(s1_bank, cfg.lanes)),
+            rm.REGION_SUM_YY: ([memory.sum_yy[g] for g in range(len(memory.sum_yy))],
+                               group_index(s1_row, self.moment_lanes)),
+        }
         words = {
             rm.REGION_REGS: self._register_value(m, s1_offset),
             rm.REGION_B: memory.b,
             rm.REGION_SEEDS: Mux(s1_offset[0], memory.seed[1], memory.seed[0]),
             rm.REGION_SUM_Y: Mux(s1_in_result, memory.sum_y, 0),
         }
-        s2_other = Signal(rm.DATA_BITS)
+        in_stage_2 = {}     # region: its group words registered, the group index registered
+        for code, (groups, index) in banked.items():
+            if len(groups) == 1:
+                words[code] = groups[0]
+            else:
+                registered = [Signal(Value.cast(word).shape(), name=f"s2_region{code}_group{g}")
+                              for g, word in enumerate(groups)]
+                s2_index = Signal(len(index), name=f"s2_region{code}_group")
+                m.d.sync += [s2_index.eq(index), *(r.eq(w) for r, w in zip(registered, groups))]
+                in_stage_2[code] = (registered, s2_index)
+        if rm.REGION_SUM_YY in words:
+            words[rm.REGION_SUM_YY] = Mux(s1_in_result, words[rm.REGION_SUM_YY], 0)
+        s2_word = Signal(rm.DATA_BITS)
         with m.Switch(s1_region):
             for code, word in words.items():
                 with m.Case(code):
-                    m.d.sync += s2_other.eq(word)
+                    m.d.sync += s2_word.eq(word)
             with m.Default():
-                m.d.sync += s2_other.eq(0)
+                m.d.sync += s2_word.eq(0)
 
         # --- stage 2: answer ---------------------------------------------------------------------
         read_value = Signal(rm.DATA_BITS)
         with m.Switch(s2_region):
-            with m.Case(rm.REGION_A):
-                m.d.comb += read_value.eq(a_value)
-            with m.Case(rm.REGION_SUM_YY):
-                m.d.comb += read_value.eq(Mux(s2_in_result, memory.sum_yy, 0))
+            for code, (registered, s2_index) in in_stage_2.items():
+                in_result = s2_in_result if code == rm.REGION_SUM_YY else 1
+                with m.Case(code):
+                    with m.Switch(s2_index):
+                        for g, word in enumerate(registered):
+                            with m.Case(g):
+                                m.d.comb += read_value.eq(Mux(in_result, word, 0))
             with m.Default():
-                m.d.comb += read_value.eq(s2_other)
+                m.d.comb += read_value.eq(s2_word)
         m.d.sync += [self.r_ack.eq(s2_valid),
                      self.r_data.eq(Mux(s2_valid & s2_ok, read_value, 0))]
         return m
