@@ -4,7 +4,7 @@ Line format: idle high, one start bit (low), eight data bits LSB first, one stop
 parity, no flow control. Both directions run from one integer clock divisor, the system clock
 cycles per bit (:func:`divisor_for` chooses it and refuses a baud rate the clock cannot make
 within :data:`MAX_BAUD_ERROR`). At 3 Mbaud the divisor is 12 on the iCEBreaker's default clock
-(36 MHz) and 10 on the ULX3S's (30 MHz; 8 at 24 MHz); the smallest divisor accepted is 4 (the
+(36 MHz) and 20 on the ULX3S's (60 MHz; 8 at 24 MHz); the smallest divisor accepted is 4 (the
 receiver samples the middle of each bit, so it needs at least a half-bit of two cycles to find
 it).
 

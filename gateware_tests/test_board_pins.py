@@ -10,7 +10,7 @@
   equal to the golden model's.
 
 The design is a board's clocking at 24 MHz (3 Mbaud: 8 clock cycles per bit, the tightest
-UART divisor the boards have used; the defaults make 12 at 36 MHz and 10 at 30 MHz) around a
+UART divisor the boards have used; the defaults make 12 at 36 MHz and 20 at 60 MHz) around a
 small SPU (N=4) so that the simulation stays short.
 """
 

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 SCOPES = ("digital", "spu", "whatif", "ice40", "ecp5", "ecp5-ci", "accuracy", "schedule")
-#: The FPGA profiles: the two boards' default builds (targets) and the measured ULX3S CI build.
+#: The FPGA profiles: the boards' default builds and the ULX3S CI build (all meet their clocks).
 FPGA_SCOPES = ("ice40", "ecp5", "ecp5-ci")
 SWEEP_ROWS = 512
 SWEEP_WIDTHS = [2**e for e in range(4, 18)]
