@@ -10,7 +10,6 @@ builds measured (docs/boards.md) and the assumed turnaround of the host link.
 from __future__ import annotations
 
 from thermospu.boards.board import Board, get_board
-from thermospu.rtl.gateware.core import step_cycles
 from thermospu.rtl.spec.config import SPUConfig
 
 from .hardware import AnalogSPU, DigitalHardware, EmulatedSPU
@@ -70,14 +69,16 @@ def fpga_emulation(board: Board, config: SPUConfig, *, build: str, status: str, 
         link_latency_s=BOARD_LINK_LATENCY_S, source=source)
 
 
-def _default_build(name: str, build: str, fmax_mhz: float) -> EmulatedSPU:
-    """A board's default build, built and meeting its clock (Fmax from docs/boards.md), so its
-    rate is the clock's."""
+def _timing_met_build(name: str, build: str, fmax_mhz: float, **changes) -> EmulatedSPU:
+    """A build of board ``name``'s default SPU (with ``changes`` to its config, as
+    :meth:`~thermospu.boards.board.Board.config_with` takes them) that meets the board's clock
+    (Fmax from docs/boards.md), so its rate is the clock's."""
     board = get_board(name)
-    c = board.config
+    c = board.config_with(**changes)
+    changed = "".join(f", {field}={value}" for field, value in changes.items())
     return fpga_emulation(
         board, c, build=build, status="built, timing met",
-        source=f"boards/{name}.py default: N={c.n}, P={c.lanes}, a_bits={c.a_bits}, "
+        source=f"boards/{name}.py default{changed}: N={c.n}, P={c.lanes}, a_bits={c.a_bits}, "
                f"out_bits={c.out_bits}, 2**{c.max_samples_log2} samples, "
                f"{board.clock_hz / 1e6:g} MHz clock, met by the build (Fmax {fmax_mhz:g} MHz, "
                f"docs/boards.md); {_uart(board)}")
@@ -87,28 +88,14 @@ def _default_build(name: str, build: str, fmax_mhz: float) -> EmulatedSPU:
 #: timing met (docs/boards.md: Fmax 37.0 MHz at seed 1, met with 4 of seeds 1-5, gateware of
 #: 2026-12-04 night), so its rate is the clock's: 512 cycles per step
 #: (rtl.gateware.core.step_cycles), 7.03e4 Euler steps/s.
-FPGA_ICE40_EMULATION = _default_build("icebreaker", "iCEBreaker default", fmax_mhz=37.0)
+FPGA_ICE40_EMULATION = _timing_met_build("icebreaker", "iCEBreaker default", fmax_mhz=37.0)
 
 #: The ULX3S's default build (N = 128 cells, P = 32 lanes, 60 MHz, UART 3 Mbaud), built and
 #: timing met (docs/boards.md: Fmax 69.7 MHz, gateware of 2026-12-04 night), so its rate is
 #: the clock's: 512 cycles per step, 1.17e5 Euler steps/s.
-FPGA_ECP5_EMULATION = _default_build("ulx3s", "ULX3S default", fmax_mhz=69.7)
+FPGA_ECP5_EMULATION = _timing_met_build("ulx3s", "ULX3S default", fmax_mhz=69.7)
 
-
-def _ulx3s_ci_build() -> EmulatedSPU:
-    """The ULX3S build that CI makes (gateware_tests/test_board_build.py: the board's default
-    with N = 16, P = 4, two second-moment lanes), built and meeting the board's clock
-    (docs/boards.md: Fmax 82.4 MHz at 60 MHz), so its rate is the clock's: 64 cycles per step,
-    9.38e5 Euler steps/s."""
-    board = get_board("ulx3s")
-    c = board.config_with(n=16, lanes=4)
-    return fpga_emulation(
-        board, c, build="ULX3S CI build", status="built, timing met",
-        source=f"docs/boards.md: ULX3S build N={c.n}, P={c.lanes}, "
-               f"{c.a_bits}/{c.b_bits}/{c.x_bits}/{c.out_bits} bits, "
-               f"{board.clock_hz / 1e6:g} MHz met (Fmax 82.4 MHz), {step_cycles(c, c.n)} cycles "
-               f"per step; {_uart(board)}")
-
-
-#: The ULX3S CI build (the board's default with N = 16, P = 4), built and timing met.
-FPGA_ECP5_CI_EMULATION = _ulx3s_ci_build()
+#: The ULX3S build that CI makes (gateware_tests/test_board_build.py: the board's default with
+#: N = 16, P = 4, two second-moment lanes), built and meeting the board's clock (docs/boards.md:
+#: Fmax 82.4 MHz at 60 MHz), so its rate is the clock's: 64 cycles per step, 9.38e5 Euler steps/s.
+FPGA_ECP5_CI_EMULATION = _timing_met_build("ulx3s", "ULX3S CI build", fmax_mhz=82.4, n=16, lanes=4)
