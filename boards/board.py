@@ -51,9 +51,14 @@ class Board:
         Default system clock (Hz).
     baud : int
         Default UART baud rate.
+    moment_lanes : int or None
+        Default second-moment lanes M of a build with P lanes: ``min(P, moment_lanes)``; None:
+        P (:meth:`moment_lanes_for`).
     toolchain_options : callable
         ``toolchain_options(config)`` -> extra Amaranth build overrides for that SPU (e.g.
         ``synth_opts="-dsp"`` and the DSP assignment on iCE40).
+    placer : str
+        nextpnr's placer (``--placer``): ``"heap"`` (nextpnr's default) or ``"static"``.
     resource_map : dict
         Report row -> ("pnr", [nextpnr utilization names]) counted after placement, or
         ("netlist", ([cell type prefixes], nextpnr name giving the available count)).
@@ -78,7 +83,9 @@ class Board:
     config: SPUConfig
     clock_hz: float
     baud: int
+    moment_lanes: int | None
     toolchain_options: Callable
+    placer: str
     resource_map: dict
     bitstream: str
     programmer: str
@@ -95,13 +102,21 @@ class Board:
             baud: int | None = None, moment_lanes: int | None = None):
         """The board's top-level Elaboratable (:class:`~thermospu.boards.top.BoardTop`) for SPU
         ``config`` at ``clock_hz`` (Hz; the PLL's nearest within 1 %) and ``baud``, with
-        ``moment_lanes`` second-moment lanes; None takes the board's default (P second-moment
-        lanes). Raises ValueError for a clock the PLL cannot make or a baud rate the clock
-        cannot divide down to, before any Amaranth object is made."""
+        ``moment_lanes`` second-moment lanes; None takes the board's defaults (for the lanes,
+        :meth:`moment_lanes_for`). Raises ValueError for a clock the PLL cannot make or a baud
+        rate the clock cannot divide down to, before any Amaranth object is made."""
         from .top import board_top
-        return board_top(self, self.config if config is None else config,
-                         self.clock_hz if clock_hz is None else clock_hz,
-                         self.baud if baud is None else baud, moment_lanes)
+        config = self.config if config is None else config
+        return board_top(self, config, self.clock_hz if clock_hz is None else clock_hz,
+                         self.baud if baud is None else baud,
+                         self.moment_lanes_for(config) if moment_lanes is None else moment_lanes)
+
+    def moment_lanes_for(self, config: SPUConfig) -> int:
+        """The board's default second-moment lanes M for SPU ``config``: ``min(P,
+        moment_lanes)``, or P when the record sets none."""
+        if self.moment_lanes is None:
+            return config.lanes
+        return min(config.lanes, self.moment_lanes)
 
     def config_with(self, **overrides) -> SPUConfig:
         """The board's default config with the given fields replaced (None keeps the default).

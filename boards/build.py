@@ -58,10 +58,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n", type=int, help="cells N (default: the board's, see docs/boards.md)")
     parser.add_argument("--lanes", type=int, help="multiply-accumulate lanes P (default: the board's)")
     parser.add_argument("--moment-lanes", type=int,
-                        help="second-moment lanes M, a power of two up to P (default P): fewer "
-                             "save block RAM and logic; a sampled step with moments on then "
-                             "takes at least one second-moment pass (about N*N/(2M) cycles; "
-                             "docs/boards.md)")
+                        help="second-moment lanes M, a power of two up to P (default: the "
+                             "board's, P or fewer): fewer save block RAM and logic; a sampled "
+                             "step with moments on then takes at least one second-moment pass "
+                             "(about N*N/(2M) cycles; docs/boards.md)")
     parser.add_argument("--clock-mhz", type=float,
                         help="system clock from the PLL in MHz (default: the board's)")
     parser.add_argument("--baud", type=int, help="UART baud rate (default: the board's)")
@@ -122,16 +122,19 @@ def _overflow(build_dir: Path) -> str:
 def build_board(board, config, clock_hz, baud, build_dir: Path, toolchain="yowasp", seed=1,
                 log=print, moment_lanes: int | None = None) -> dict:
     """Build ``board`` (a :class:`~thermospu.boards.board.Board`) with SPU ``config`` and
-    ``moment_lanes`` second-moment lanes (None: P); returns the report dictionary (also written
-    to ``build_dir``). Raises RuntimeError if a tool fails."""
+    ``moment_lanes`` second-moment lanes (None: the board's, ``Board.moment_lanes_for``);
+    returns the report dictionary (also written to ``build_dir``). Raises RuntimeError if a tool fails."""
     from thermospu.rtl.gateware.core import check_buildable
 
+    if moment_lanes is None:
+        moment_lanes = board.moment_lanes_for(config)
     # Names a configuration the gateware cannot build (ValueError).
     check_buildable(config, moment_lanes)
     env = toolchain_environment(toolchain)
     top = board.top(config, clock_hz=clock_hz, baud=baud, moment_lanes=moment_lanes)
     platform = board.platform()
-    nextpnr_opts = f"--report report.json --timing-allow-fail --seed {seed}"
+    nextpnr_opts = (f"--report report.json --timing-allow-fail --seed {seed} "
+                    f"--placer {board.placer}")
     plan = platform.prepare(top, "top", nextpnr_opts=nextpnr_opts, **board.toolchain_options(config))
     log(f"building {board.title}: N={config.n}, P={config.lanes}, "
         f"{top.system.moment_lanes} second-moment lanes, clock {top.clock_hz / 1e6:g} "

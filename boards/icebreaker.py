@@ -11,8 +11,8 @@ of the break-off PMOD (amaranth-boards' ``led_g`` 1 and 2) show RX and TX activi
 Default SPU: N=32 cells on two coupling lanes and two second-moment lanes (P=2), the noise
 amplitude on a fifth SB_MAC16; 8-bit couplings, biases, noise amplitude and outputs, 12-bit
 states, up to 2**16 samples per job: 86 % of the UP5K's 5280 logic cells, and 36 MHz is met with
-4 of the 5 placement seeds tried (Fmax 35.6-37.3 MHz; docs/boards.md, "iCEBreaker"). ``--lanes 4``
-(all eight DSPs) fits in 99 % of the logic cells and meets 30 MHz (Fmax 35.5 MHz at seed 1):
+4 of the 5 placement seeds tried (Fmax 35.3-38.5 MHz; docs/boards.md, "iCEBreaker"). ``--lanes 4``
+(all eight DSPs) fits in 99 % of the logic cells and meets 30 MHz (Fmax 33.5 MHz at seed 1):
 1.17e5 steps/s.
 """
 
@@ -64,7 +64,9 @@ ICEBREAKER = Board(
                      max_samples_log2=16),
     clock_hz=36e6,
     baud=3_000_000,
+    moment_lanes=None,
     toolchain_options=toolchain_options,
+    placer="heap",
     resource_map={
         "logic cells (LUT4+FF)": ("pnr", ["ICESTORM_LC"]),
         "LUT4": ("netlist", (["SB_LUT4"], "ICESTORM_LC")),

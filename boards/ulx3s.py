@@ -2,17 +2,16 @@
 
 Clock: the 25 MHz oscillator feeds an EHXPLLL making the ``sync`` clock, by default 60 MHz
 (CLKI_DIV=5, CLKFB_DIV=12, CLKOP_DIV=10, VCO 600 MHz): the default build meets it (Fmax
-69.7 MHz, docs/boards.md; 30 MHz until 2026-12-04), short of the 100 MHz goal. The UART is the
+78.1 MHz, docs/boards.md; 30 MHz until 2026-12-04), short of the 100 MHz goal. The UART is the
 FT231X's (pins M1/L4), default 3 Mbaud (the FT231X's maximum; exactly 20 clock cycles per bit).
 
 Lights (LED0 ... LED4): idle, busy (blinking), error (sticky until a line break), RX, TX.
 
-Default SPU: N=128 cells, P=32 coupling lanes and 32 second-moment lanes (with the noise
-multiplier 65 of the 156 MULT18X18D), 18-bit couplings and states, 16-bit outputs: it places and
-routes in 10-40 minutes on two shared cores (618-2432 s, docs/boards.md) and meets 60 MHz. P=64
-also places (129 multipliers, 201 of 208 block RAMs) but its routing does not finish
-(docs/boards.md).
-"""
+Default SPU: N=128 cells, P=64 coupling lanes and 32 second-moment lanes (with the noise
+multiplier 97 of the 156 MULT18X18D; 137 of the 208 block RAMs), 18-bit couplings and states,
+16-bit outputs, 256 cycles per Euler step: with nextpnr's static placer it places and routes in
+688 s on two shared cores (docs/boards.md) and meets 60 MHz. ``--lanes 32`` builds the former
+default (P=32, M=32: 512 cycles per step)."""
 
 from thermospu.rtl.spec.config import SPUConfig
 
@@ -45,11 +44,16 @@ ULX3S = Board(
     outputs=(("uart_tx_enable", 0, 1), ("led", 0, ("led_idle",)), ("led", 1, ("led_busy",)),
              ("led", 2, ("led_error",)), ("led", 3, ("led_rx",)), ("led", 4, ("led_tx",))),
     extra_resources=(),
-    config=SPUConfig(n=128, lanes=32, a_bits=18, b_bits=18, x_bits=18, out_bits=16,
+    config=SPUConfig(n=128, lanes=64, a_bits=18, b_bits=18, x_bits=18, out_bits=16,
                      sigma_bits=16, max_samples_log2=24),
     clock_hz=60e6,
     baud=3_000_000,
+    # 32 second-moment lanes at P = 64: 137 block RAMs instead of 207, and they route.
+    moment_lanes=32,
     toolchain_options=no_toolchain_options,
+    # nextpnr's electrostatic placer spreads the design over the die: with HeAP (its default)
+    # P = 64 does not route, and P = 32 took twice as long (docs/boards.md).
+    placer="static",
     resource_map={
         "LUT4 (placed, incl. carry/RAM)": ("pnr", ["TRELLIS_COMB"]),
         "LUT4": ("netlist", (["LUT4"], "TRELLIS_COMB")),

@@ -8,7 +8,8 @@ THERMOSPU_REQUIRE_SIMULATORS=1 (CI) they fail instead.
   ULX3S (ECP5-85F) with a small SPU (N=16, P=4, two second-moment lanes) at the board's default
   clock: real bitstreams of the whole system (UART, FIFO, protocol engine, core, PLL) that must
   meet timing.
-* ``-m slow`` (make test-long): the ULX3S with its default N=128, P=32 (about ten minutes).
+* ``-m slow`` (make test-long): the ULX3S with its default N=128, P=64, M=32 (about fifteen
+  minutes).
 """
 
 import shutil
@@ -70,7 +71,11 @@ def test_ulx3s_default_bitstream_meets_timing(tmp_path):
 
     board = get_board("ulx3s")
     report = build_and_check(board, board.config, tmp_path)
-    assert report["resources"]["multipliers (MULT18X18D)"]["used"] >= 2 * board.config.lanes
+    # P coupling lanes + the board's M second-moment lanes + the noise multiplier.
+    moment_lanes = board.moment_lanes_for(board.config)
+    assert report["moment_lanes"] == moment_lanes
+    assert report["resources"]["multipliers (MULT18X18D)"]["used"] == (
+        board.config.lanes + moment_lanes + 1)
 
 
 def test_build_failure_names_the_resources_that_overflow(tmp_path):
@@ -90,7 +95,7 @@ def test_build_failure_names_the_resources_that_overflow(tmp_path):
 @pytest.mark.parametrize("arguments, message", [
     (["--lanes", "3"], "not a power of two"),
     (["--n", "5000"], "out of range"),
-    (["--moment-lanes", "3"], "moment_lanes=3 must be a power of two in [1, lanes=32]"),
+    (["--moment-lanes", "3"], "moment_lanes=3 must be a power of two in [1, lanes=64]"),
     (["--lanes", "4", "--moment-lanes", "8"], "moment_lanes=8 must be a power of two"),
 ])
 def test_build_command_refuses_bad_parameters_before_building(arguments, message, capsys):

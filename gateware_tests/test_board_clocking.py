@@ -43,8 +43,9 @@ def test_board_defaults_are_buildable(name):
     from thermospu.rtl.gateware.core import check_buildable
 
     board = get_board(name)
-    check_buildable(board.config)
+    check_buildable(board.config, board.moment_lanes_for(board.config))
     top = board.top(board.config, clock_hz=board.clock_hz, baud=board.baud)
+    assert top.system.moment_lanes == board.moment_lanes_for(board.config)
     assert top.clock_hz == board.clock_hz              # the PLL makes the clock exactly
     assert top.system.divisor == divisor_for(board.clock_hz, board.baud)
     assert top.cycles_per_step > 0
@@ -57,6 +58,15 @@ def test_config_with_overrides_and_clamps_lanes():
     assert board.config_with(n=4).lanes == 4
     assert board.config_with(n=16, lanes=2).lanes == 2
     assert board.config_with().to_dict() == board.config.to_dict()
+
+
+def test_default_moment_lanes_are_the_lanes_up_to_the_boards_cap():
+    ulx3s, icebreaker = get_board("ulx3s"), get_board("icebreaker")
+    assert ulx3s.moment_lanes == 32 and ulx3s.config.lanes == 64
+    assert ulx3s.moment_lanes_for(ulx3s.config) == 32
+    assert ulx3s.moment_lanes_for(ulx3s.config_with(n=16, lanes=4)) == 4
+    assert icebreaker.moment_lanes is None
+    assert icebreaker.moment_lanes_for(icebreaker.config_with(lanes=4)) == 4
 
 
 def test_board_top_refuses_unreachable_baud_without_leaking_elaboratables():

@@ -5,7 +5,7 @@ several groups)."""
 import random
 
 import pytest
-from amaranth.hdl import Module, Signal, signed
+from amaranth.hdl import Fragment, Module, Signal, signed
 
 from thermospu.rtl.gateware.bank_select import BANK_GROUP, bank_groups, group_index, group_words
 
@@ -44,5 +44,7 @@ def test_group_words_and_index_select_the_indexed_bank(count):
 
 
 def test_refuses_a_bank_count_that_is_not_a_power_of_two():
+    m = Module()
     with pytest.raises(ValueError, match="power of two"):
-        group_words(Module(), [Signal(4) for _ in range(3)], Signal(2), "bad")
+        group_words(m, [Signal(4) for _ in range(3)], Signal(2), "bad")
+    Fragment.get(m, None)

@@ -165,8 +165,8 @@ def test_fpga_emulation_cycles_per_step_match_the_gateware():
 
 def test_fpga_presets_are_the_boards_builds():
     """The FPGA rows are read from the boards' Board records: cells, lanes, widths, sample
-    budget, clock and UART of each default build, and the ULX3S CI build (the board's default
-    with N=16, P=4) that docs/boards.md measured."""
+    budget, clock, UART and second-moment lanes of each default build, and the ULX3S CI build
+    (the board's default with N=16, P=4, M=2) that docs/boards.md measured."""
     from thermospu.boards.board import get_board
     from thermospu.rtl.gateware.core import step_cycles
 
@@ -183,12 +183,20 @@ def test_fpga_presets_are_the_boards_builds():
         assert emu.link_bytes_per_s == board.baud / 10, emu.name      # 8N1: 10 bits a byte
         assert emu.cycles_per_step(emu.cells) == step_cycles(config, config.n), emu.name
         assert f"N={config.n}, P={config.lanes}, {board.clock_hz / 1e6:g} MHz" in emu.name
+        if emu is not cm.FPGA_ECP5_CI_EMULATION:
+            assert emu.moment_lanes == board.moment_lanes_for(config), emu.name
     # all three are built and meet their clocks (docs/boards.md), so their rates are the clock's:
     # the ULX3S CI build 64 cycles per step at 60 MHz = 9.38e5 steps/s
     for emu in (cm.FPGA_ICE40_EMULATION, cm.FPGA_ECP5_EMULATION, cm.FPGA_ECP5_CI_EMULATION):
         assert emu.steps_per_s is None and "timing met" in emu.name, emu.name
     ci = cm.FPGA_ECP5_CI_EMULATION
     assert ci.cycles_per_step(16) == 64
+    # CI builds two second-moment lanes: a sample with moments takes a pass of 16 + 14 + ... + 2
+    # = 72 cycles, more than a step.
+    assert ci.moment_lanes == 2 and ci.cycles_per_sample(16, moments=True) == 72
+    # The ULX3S default: P = 64, M = 32, a pass 128 + 96 + 64 + 32 = 320 cycles, a step 256.
+    ecp5 = cm.FPGA_ECP5_EMULATION
+    assert ecp5.cycles_per_step(128) == 256 and ecp5.cycles_per_sample(128, moments=True) == 320
     assert 1 / ci.step_seconds(16) == pytest.approx(60e6 / 64, rel=1e-3)
 
 

@@ -27,8 +27,8 @@ def test_fpga_rows_say_where_their_rate_comes_from(capsys):
     out = capsys.readouterr().out
     assert ("### FPGA emulation, iCEBreaker default (N=32, P=2, 36 MHz; built, timing met): "
             "70,312 Euler steps/s (from the clock: 512 SPUCore cycles per step at 36 MHz)") in out
-    assert ("### FPGA emulation, ULX3S default (N=128, P=32, 60 MHz; built, timing met): "
-            "100,000 Euler steps/s (steps_per_s set by the user; 512 SPUCore cycles per step at "
+    assert ("### FPGA emulation, ULX3S default (N=128, P=64, 60 MHz; built, timing met): "
+            "100,000 Euler steps/s (steps_per_s set by the user; 256 SPUCore cycles per step at "
             "60 MHz)") in out
     assert ("### FPGA emulation, ULX3S CI build (N=16, P=4, 60 MHz; built, timing met): 937,500 "
             "Euler steps/s (from the clock: 64 SPUCore cycles per step at 60 MHz)") in out

@@ -171,8 +171,8 @@ class EmulatedSPU(AnalogSPU):
     lanes (``G n + max(0, X_LATENCY - (G - 1) lanes)`` clock cycles, ``G = ceil(n / lanes)``,
     measured in docs/cycles.md), or ``1 / steps_per_s`` when a board build measured it
     (docs/boards.md); a sample with second moments takes the longer of a step and the gateware's
-    ``moment_pass_cycles`` (with as many moment lanes as MAC lanes, as the boards build it, the
-    step). The fastest mode relaxes in ``steps_per_time_unit`` steps. Matrices and results travel
+    ``moment_pass_cycles`` (at ``moment_lanes`` second-moment lanes, by default as many as MAC
+    lanes). The fastest mode relaxes in ``steps_per_time_unit`` steps. Matrices and results travel
     over the board's host link; a sample is one step.
 
     The board only holds ``cells``; with ``scale_to_width`` the model instead asks what the same
@@ -189,6 +189,10 @@ class EmulatedSPU(AnalogSPU):
     lanes: int = parameter(ICEBREAKER.config.lanes, "lanes", "multiply-accumulate lanes P "
                            "(SPUConfig.lanes) of the iCEBreaker build (boards/icebreaker.py)", 1,
                            4096, integer=True)
+    moment_lanes: int | None = parameter(None, "lanes", "none: as many second-moment lanes M as "
+                                         "MAC lanes (the iCEBreaker build's; a board record's "
+                                         "moment_lanes caps them)", 1, 4096, integer=True,
+                                         optional=True)
     steps_per_s: float | None = parameter(None, "steps/s", "none: from the clock (cycles per step "
                                           "/ clock_hz); set it to a measured rate (docs/boards.md,"
                                           " or docs/boards_bench.md when bench/bench_boards.py has "
@@ -209,11 +213,12 @@ class EmulatedSPU(AnalogSPU):
 
     def cycles_per_sample(self, n: int, moments: bool) -> int:
         """Clock cycles between two samples at thinning 1: a step, or with second moments the
-        longer of a step and a moment pass (moment lanes = ``lanes``)."""
+        longer of a step and a moment pass (``moment_lanes`` lanes; None: ``lanes``)."""
         step = self.cycles_per_step(n)
         if not moments:
             return step
-        return max(step, moment_pass_cycles(self._cells_for(n), self.lanes))
+        lanes = self.lanes if self.moment_lanes is None else self.moment_lanes
+        return max(step, moment_pass_cycles(self._cells_for(n), lanes))
 
     def step_seconds(self, n: int) -> float:
         """One Euler step (s)."""

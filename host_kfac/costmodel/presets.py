@@ -55,47 +55,60 @@ def _uart(board: Board) -> str:
 
 
 def fpga_emulation(board: Board, config: SPUConfig, *, build: str, status: str, source: str,
-                   steps_per_s: float | None = None) -> EmulatedSPU:
+                   steps_per_s: float | None = None,
+                   moment_lanes: int | None = None) -> EmulatedSPU:
     """The :class:`EmulatedSPU` of ``config`` built for ``board`` at the board's clock, its host
     link the board's UART. ``build`` names the build ("iCEBreaker default"), ``status`` says
     whether its rate is the clock's or measured, ``source`` where the numbers come from;
-    ``steps_per_s`` is a measured rate (Euler steps/s), None for the clock's."""
+    ``steps_per_s`` is a measured rate (Euler steps/s), None for the clock's; ``moment_lanes``
+    the build's second-moment lanes (None: the board's default for ``config``)."""
+    if moment_lanes is None:
+        moment_lanes = board.moment_lanes_for(config)
     return EmulatedSPU(
         name=f"FPGA emulation, {build} (N={config.n}, P={config.lanes}, "
              f"{board.clock_hz / 1e6:g} MHz; {status})",
-        cells=config.n, clock_hz=board.clock_hz, lanes=config.lanes, dac_bits=config.a_bits,
+        cells=config.n, clock_hz=board.clock_hz, lanes=config.lanes,
+        moment_lanes=moment_lanes, dac_bits=config.a_bits,
         adc_bits=config.out_bits, max_samples_log2=config.max_samples_log2,
         steps_per_s=steps_per_s, link_bytes_per_s=board.baud / UART_BITS_PER_BYTE,
         link_latency_s=BOARD_LINK_LATENCY_S, source=source)
 
 
-def _timing_met_build(name: str, build: str, fmax_mhz: float, **changes) -> EmulatedSPU:
+def _timing_met_build(name: str, build: str, fmax_mhz: float, moment_lanes: int | None = None,
+                      **changes) -> EmulatedSPU:
     """A build of board ``name``'s default SPU (with ``changes`` to its config, as
-    :meth:`~thermospu.boards.board.Board.config_with` takes them) that meets the board's clock
-    (Fmax from docs/boards.md), so its rate is the clock's."""
+    :meth:`~thermospu.boards.board.Board.config_with` takes them, and ``moment_lanes``
+    second-moment lanes, None: the board's default) that meets the board's clock (Fmax from
+    docs/boards.md), so its rate is the clock's."""
     board = get_board(name)
     c = board.config_with(**changes)
+    if moment_lanes is None:
+        moment_lanes = board.moment_lanes_for(c)
+    else:
+        changes["moment_lanes"] = moment_lanes
     changed = "".join(f", {field}={value}" for field, value in changes.items())
     return fpga_emulation(
-        board, c, build=build, status="built, timing met",
-        source=f"boards/{name}.py default{changed}: N={c.n}, P={c.lanes}, a_bits={c.a_bits}, "
-               f"out_bits={c.out_bits}, 2**{c.max_samples_log2} samples, "
+        board, c, build=build, status="built, timing met", moment_lanes=moment_lanes,
+        source=f"boards/{name}.py default{changed}: N={c.n}, P={c.lanes}, "
+               f"M={moment_lanes}, a_bits={c.a_bits}, out_bits={c.out_bits}, 2**{c.max_samples_log2} samples, "
                f"{board.clock_hz / 1e6:g} MHz clock, met by the build (Fmax {fmax_mhz:g} MHz, "
                f"docs/boards.md); {_uart(board)}")
 
 
 #: The iCEBreaker's default build (N = 32 cells, P = 2 lanes, 36 MHz, UART 3 Mbaud), built and
-#: timing met (docs/boards.md: Fmax 37.0 MHz at seed 1, met with 4 of seeds 1-5, gateware of
-#: 2026-12-04 night), so its rate is the clock's: 512 cycles per step
+#: timing met (docs/boards.md: Fmax 37.9 MHz at seed 1, met with 4 of seeds 1-5, gateware of
+#: 2026-12-04 late night), so its rate is the clock's: 512 cycles per step
 #: (rtl.gateware.core.step_cycles), 7.03e4 Euler steps/s.
-FPGA_ICE40_EMULATION = _timing_met_build("icebreaker", "iCEBreaker default", fmax_mhz=37.0)
+FPGA_ICE40_EMULATION = _timing_met_build("icebreaker", "iCEBreaker default", fmax_mhz=37.9)
 
-#: The ULX3S's default build (N = 128 cells, P = 32 lanes, 60 MHz, UART 3 Mbaud), built and
-#: timing met (docs/boards.md: Fmax 69.7 MHz, gateware of 2026-12-04 night), so its rate is
-#: the clock's: 512 cycles per step, 1.17e5 Euler steps/s.
-FPGA_ECP5_EMULATION = _timing_met_build("ulx3s", "ULX3S default", fmax_mhz=69.7)
+#: The ULX3S's default build (N = 128 cells, P = 64 lanes, M = 32 second-moment lanes, 60 MHz,
+#: UART 3 Mbaud), built and timing met (docs/boards.md: Fmax 78.1 MHz, gateware of 2026-12-04
+#: late night, nextpnr's static placer), so its rate is the clock's: 256 cycles per step,
+#: 2.34e5 Euler steps/s (a sample with second moments 320 cycles).
+FPGA_ECP5_EMULATION = _timing_met_build("ulx3s", "ULX3S default", fmax_mhz=78.1)
 
 #: The ULX3S build that CI makes (gateware_tests/test_board_build.py: the board's default with
 #: N = 16, P = 4, two second-moment lanes), built and meeting the board's clock (docs/boards.md:
-#: Fmax 82.4 MHz at 60 MHz), so its rate is the clock's: 64 cycles per step, 9.38e5 Euler steps/s.
-FPGA_ECP5_CI_EMULATION = _timing_met_build("ulx3s", "ULX3S CI build", fmax_mhz=82.4, n=16, lanes=4)
+#: Fmax 85.6 MHz at 60 MHz), so its rate is the clock's: 64 cycles per step, 9.38e5 Euler steps/s.
+FPGA_ECP5_CI_EMULATION = _timing_met_build("ulx3s", "ULX3S CI build", fmax_mhz=85.6,
+                                           moment_lanes=2, n=16, lanes=4)

@@ -7,8 +7,9 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..spec.config import SPUConfig
-from .bank_select import bank_groups, group_words
+from .bank_select import BANK_GROUP, bank_groups, group_words
 from .block_ram import BlockRAM
+from .replica import replicated_register
 
 __all__ = ["SampleAccumulators"]
 
@@ -115,20 +116,20 @@ class SampleAccumulators(wiring.Component):
                                                 bank_groups(self.lanes))),
         })
 
-    def _moment_lane(self, m, l, bank, y_col, take_row, diagonal, first):
-        """Lane ``l``'s multiplier and adder: in stage 2 its row's y_i (``y_row``, taken from
-        ``y_col`` when ``take_row``) times y_j, y_j itself on the ``diagonal``; in stage 3 its
-        bank's write data, old word + product (the product alone in the job's ``first``
-        pass)."""
+    def _moment_lane(self, m, l, bank, y_snapshot, y_col, take_row, first):
+        """Lane ``l``'s multiplier and adder: its row's y_i (``y_row``, taken from the snapshot's
+        read data ``y_snapshot`` when ``take_row``, the cycle ``y_col`` takes it on the
+        diagonal) times y_j (``y_col``, its group's copy) in stage 2; in stage 3 its bank's write
+        data, old word + product (the product alone in the job's ``first`` pass)."""
         cfg = self.config
         rd, wr = bank
         y_row = Signal(signed(cfg.out_bits), name=f"y_row{l}")
         with m.If(take_row):
-            m.d.sync += y_row.eq(y_col)
+            m.d.sync += y_row.eq(y_snapshot)
         # Data only (no reset; the write enable says when it is used): kept inside the DSP block.
         product = Signal(signed(2 * cfg.out_bits), name=f"yy_product{l}", reset_less=True)
         old = Signal(signed(cfg.sum_xx_bits), name=f"yy_old{l}")
-        m.d.sync += [product.eq(Mux(diagonal, y_col, y_row) * y_col), old.eq(rd.data)]
+        m.d.sync += [product.eq(y_row * y_col), old.eq(rd.data)]
         m.d.comb += wr.data.eq(Mux(first, 0, old) + product)
 
     def elaborate(self, platform):
@@ -182,20 +183,21 @@ class SampleAccumulators(wiring.Component):
         words = ((n + p - 1) // p) << row_bits
 
         # The pass's pipeline: the control issues (i-group, j) in cycle t and reads y_j from the
-        # snapshot; stage 1 (t+1) addresses every bank's word; stage 2 (t+2) has y_j in a
-        # register, the banks' old words out and each lane's multiplier operands selected by a
-        # registered diagonal flag; stage 3 (t+3) writes old + product. The snapshot's read
-        # data and the diagonal's comparison are thus a register away from the multipliers
-        # (on the ULX3S, block RAM clock-to-out -> diagonal select -> multiplier was the
-        # critical path, 20.9 ns).
+        # snapshot; stage 1 (t+1) addresses every bank's word and, on the diagonal (a flag
+        # registered in t), loads the lane's y_row from the snapshot's read data; stage 2 (t+2)
+        # has y_j in a register (a copy per group of BANK_GROUP lanes), the banks' old words
+        # out and the multipliers' operands straight from registers; stage 3 (t+3) writes
+        # old + product. The snapshot's read data, the diagonal's comparison and the y_j
+        # broadcast are thus a register away from the multipliers (on the ULX3S, block RAM
+        # clock-to-out -> diagonal select -> multiplier was the critical path, 20.9 ns, then
+        # the y_j register -> diagonal select -> multiplier, 14.4 ns).
         s1_valid, s1_first, s1_last = Signal(), Signal(), Signal()
         s1_row_base = Signal.like(row_base)
         s1_col = Signal.like(col)
+        s1_diagonal = Signal(p)      # lane l's row is j
         s2_valid, s2_first, s2_last = Signal(), Signal(), Signal()
         s2_addr = Signal(range(words))
         s2_works = Signal(p)         # lane l's row i = g*M + l has i <= j < n_active
-        s2_diagonal = Signal(p)      # lane l's row is j
-        y_col = Signal(signed(cfg.out_bits))
         s3_valid, s3_first = Signal(), Signal()
         s3_addr = Signal(range(words))
         s3_write = Signal(p)
@@ -245,22 +247,23 @@ class SampleAccumulators(wiring.Component):
         m.d.comb += y_rd.addr.eq(Cat(col, pass_buffer))
         m.d.sync += [s1_valid.eq(running), s1_first.eq(pass_first), s1_last.eq(sweep_ends),
                      s1_row_base.eq(row_base), s1_col.eq(col)]
+        m.d.sync += [s1_diagonal[l].eq(row_base + l == col) for l in range(p)]
         s1_addr = Cat(s1_col, s1_row_base[lane_bits:])     # bank word of (row group, column)
         host_group = self.host_yy_row[lane_bits:]
         for rd, _ in banks:
             m.d.comb += rd.addr.eq(Mux(self.host_access, Cat(self.host_yy_col, host_group),
                                        s1_addr))
         m.d.sync += [s2_valid.eq(s1_valid), s2_first.eq(s1_first), s2_last.eq(s1_last),
-                     s2_addr.eq(s1_addr), y_col.eq(y_rd.data)]
+                     s2_addr.eq(s1_addr)]
+        y_col = replicated_register(m, platform, y_rd.data, bank_groups(p), "y_col")
         for l in range(p):
             row = s1_row_base + l
-            m.d.sync += [s2_works[l].eq(s1_valid & (row <= s1_col) & (row < self.n_active)),
-                         s2_diagonal[l].eq(row == s1_col)]
+            m.d.sync += s2_works[l].eq(s1_valid & (row <= s1_col) & (row < self.n_active))
         m.d.sync += [s3_valid.eq(s2_valid), s3_first.eq(s2_first), s3_addr.eq(s2_addr),
                      s3_write.eq(s2_works)]
         for l, bank in enumerate(banks):
-            self._moment_lane(m, l, bank, y_col, s2_valid & s2_diagonal[l], s2_diagonal[l],
-                              s3_first)
+            self._moment_lane(m, l, bank, y_rd.data, y_col[l // BANK_GROUP],
+                              s1_valid & s1_diagonal[l], s3_first)
             m.d.comb += [bank[1].addr.eq(s3_addr), bank[1].en.eq(s3_write[l])]
 
         host_bank = Signal(max(1, lane_bits))

@@ -7,6 +7,8 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..spec.config import SPUConfig
+from .bank_select import BANK_GROUP, bank_groups
+from .replica import replicated_register
 
 __all__ = ["MacEngine"]
 
@@ -22,7 +24,8 @@ class MacEngine(wiring.Component):
     accumulated in D+2 (and moved to the hand-off register when ``in_last``) -> lane l's sum on
     the output in cycle D+3+l (:attr:`LATENCY` = 3 to lane 0). The operand registers keep the
     memories' read data (block RAM clock-to-out and the routing of the x broadcast) off the
-    multipliers' paths; on an iCE40 they are the SB_MAC16's own input registers. The hand-off
+    multipliers' paths; on an iCE40 they are the SB_MAC16's own input registers. The x register
+    has a copy per group of :data:`~.bank_select.BANK_GROUP` lanes (:mod:`.replica`). The hand-off
     register is free again after ``in_rows`` cycles, so groups may follow each other back to
     back as long as a group has at least as many columns as valid rows (true because a group's
     valid rows are at most n_active).
@@ -107,11 +110,12 @@ class MacEngine(wiring.Component):
         d0_tag = Signal.like(self.in_tag)
         d0_capture = Signal(p)
         d0_a = Signal.like(self.in_a, reset_less=True)
-        d0_x = Signal.like(self.in_x, reset_less=True)
+        # x_q[j] registered once per group of BANK_GROUP lanes, next to their multipliers.
+        d0_x = replicated_register(m, platform, self.in_x, bank_groups(p), "d0_x")
         m.d.sync += [d0_valid.eq(self.in_valid), d0_first.eq(self.in_first),
                      d0_last.eq(self.in_valid & self.in_last), d0_rows.eq(self.in_rows),
                      d0_tag.eq(self.in_tag), d0_capture.eq(self.in_capture),
-                     d0_a.eq(self.in_a), d0_x.eq(self.in_x)]
+                     d0_a.eq(self.in_a)]
 
         # Product stage.
         d1_valid, d1_first, d1_last = Signal(), Signal(), Signal()
@@ -120,9 +124,10 @@ class MacEngine(wiring.Component):
         m.d.sync += [d1_valid.eq(d0_valid), d1_first.eq(d0_first), d1_last.eq(d0_last),
                      d1_rows.eq(d0_rows), d1_tag.eq(d0_tag)]
         for l in range(p):
-            m.d.sync += products[l].eq(d0_a[l] * d0_x)
+            x = d0_x[l // BANK_GROUP]
+            m.d.sync += products[l].eq(d0_a[l] * x)
             with m.If(d0_valid & d0_capture[l]):
-                m.d.sync += captured[l].eq(d0_x)
+                m.d.sync += captured[l].eq(x)
 
         # Hand-off shift register: entry 0 is on the output.
         handoff_sum = [Signal(signed(cfg.fine_bits), name=f"handoff_sum{l}") for l in range(p)]

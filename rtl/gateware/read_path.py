@@ -146,9 +146,7 @@ class ReadPath(wiring.Component):
         s1_valid, s1_ok, s1_in_result = Signal(), Signal(), Signal()
         s1_region = Signal(8)
         s1_offset = Signal(rm.OFFSET_BITS)
-        s1_bank = Signal(max(1, lane_bits))
-        m.d.sync += [s1_valid.eq(self.r_stb), s1_region.eq(region), s1_offset.eq(offset),
-                     s1_bank.eq(row[:lane_bits])]
+        m.d.sync += [s1_valid.eq(self.r_stb), s1_region.eq(region), s1_offset.eq(offset)]
         m.d.sync += s1_in_result.eq((self.samples_taken != 0) & Mux(
             region == rm.REGION_SUM_Y, offset < self.result_n,
             self.result_moments & (row <= col) & (col < self.result_n)))
@@ -174,6 +172,7 @@ class ReadPath(wiring.Component):
         m.d.sync += [s2_valid.eq(s1_valid), s2_ok.eq(s1_ok), s2_in_result.eq(s1_in_result),
                      s2_region.eq(s1_region)]
         s1_row = s1_offset[cfg.log2_n:]
+        s1_bank = s1_row[:lane_bits]     # the A bank of the address's row
         banked = {   # region: (its group words, the index of the address's group)
             rm.REGION_A: (group_words(m, [memory.a[lane] for lane in range(cfg.lanes)],
                                       s1_bank, "host_a"),
