@@ -123,12 +123,12 @@ def build_board(board, config, clock_hz, baud, build_dir: Path, toolchain="yowas
                 log=print, moment_lanes: int | None = None) -> dict:
     """Build ``board`` (a :class:`~thermospu.boards.board.Board`) with SPU ``config`` and
     ``moment_lanes`` second-moment lanes (None: the board's, ``Board.moment_lanes_for``);
-    returns the report dictionary (also written to ``build_dir``). Raises RuntimeError if a tool fails."""
+    returns the report dictionary (also written to ``build_dir``). Raises RuntimeError if a tool
+    fails."""
     from thermospu.rtl.gateware.core import check_buildable
 
-    if moment_lanes is None:
-        moment_lanes = board.moment_lanes_for(config)
-    # Names a configuration the gateware cannot build (ValueError).
+    # Names a configuration the gateware cannot build (ValueError), before the tools are looked
+    # for; the board's default second-moment lanes (moment_lanes=None) are always buildable.
     check_buildable(config, moment_lanes)
     env = toolchain_environment(toolchain)
     top = board.top(config, clock_hz=clock_hz, baud=baud, moment_lanes=moment_lanes)

@@ -55,15 +55,12 @@ def _uart(board: Board) -> str:
 
 
 def fpga_emulation(board: Board, config: SPUConfig, *, build: str, status: str, source: str,
-                   steps_per_s: float | None = None,
-                   moment_lanes: int | None = None) -> EmulatedSPU:
+                   moment_lanes: int, steps_per_s: float | None = None) -> EmulatedSPU:
     """The :class:`EmulatedSPU` of ``config`` built for ``board`` at the board's clock, its host
     link the board's UART. ``build`` names the build ("iCEBreaker default"), ``status`` says
     whether its rate is the clock's or measured, ``source`` where the numbers come from;
-    ``steps_per_s`` is a measured rate (Euler steps/s), None for the clock's; ``moment_lanes``
-    the build's second-moment lanes (None: the board's default for ``config``)."""
-    if moment_lanes is None:
-        moment_lanes = board.moment_lanes_for(config)
+    ``moment_lanes`` are the build's second-moment lanes, ``steps_per_s`` a measured rate (Euler
+    steps/s), None for the clock's."""
     return EmulatedSPU(
         name=f"FPGA emulation, {build} (N={config.n}, P={config.lanes}, "
              f"{board.clock_hz / 1e6:g} MHz; {status})",
@@ -90,7 +87,8 @@ def _timing_met_build(name: str, build: str, fmax_mhz: float, moment_lanes: int 
     return fpga_emulation(
         board, c, build=build, status="built, timing met", moment_lanes=moment_lanes,
         source=f"boards/{name}.py default{changed}: N={c.n}, P={c.lanes}, "
-               f"M={moment_lanes}, a_bits={c.a_bits}, out_bits={c.out_bits}, 2**{c.max_samples_log2} samples, "
+               f"M={moment_lanes}, a_bits={c.a_bits}, out_bits={c.out_bits}, "
+               f"2**{c.max_samples_log2} samples, "
                f"{board.clock_hz / 1e6:g} MHz clock, met by the build (Fmax {fmax_mhz:g} MHz, "
                f"docs/boards.md); {_uart(board)}")
 

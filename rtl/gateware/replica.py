@@ -39,11 +39,8 @@ def replicated_register(m: Module, platform, value: Value, copies: int,
     if copies < 1:
         raise ValueError(f"a register needs at least one copy, got {copies}")
     value = Value.cast(value)
-    if copies == 1:
-        registers = [Signal(value.shape(), name=name, reset_less=True)]
-    else:
-        registers = [Signal(value.shape(), name=f"{name}{c}", reset_less=True)
-                     for c in range(copies)]
+    names = [name] if copies == 1 else [f"{name}{c}" for c in range(copies)]
+    registers = [Signal(value.shape(), name=n, reset_less=True) for n in names]
     ecp5 = copies > 1 and getattr(platform, "family", None) == "ecp5"
     for c, register in enumerate(registers):
         if not ecp5:
